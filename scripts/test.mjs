@@ -1,0 +1,21 @@
+// Runs every test file under test/ with node's own test runner (TypeScript through tsx).
+// Node 20's --test does not expand globs, so the files are listed here.
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+
+function collect(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    if (name === "node_modules" || name === "fixtures") continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...collect(path));
+    else if (name.endsWith(".test.ts")) out.push(path);
+  }
+  return out;
+}
+
+const filter = process.argv.slice(2);
+const files = collect("test").filter((f) => filter.length === 0 || filter.some((p) => f.includes(p))).sort();
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
+process.exit(result.status ?? 1);
