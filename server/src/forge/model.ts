@@ -1,0 +1,334 @@
+/**
+ * A llama-architecture transformer in tfjs whose forward pass matches llama.cpp's "llama"
+ * graph, so that weights trained here and written to GGUF give the same log-probabilities in
+ * node-llama-cpp (test/forge/pair.test.ts checks this to 1e-3).
+ *
+ * What llama.cpp does and this file mirrors:
+ * - RMSNorm: x / sqrt(mean(x²) + eps), then times the weight.
+ * - Rotary embeddings of the "normal" kind: adjacent pairs (x[2i], x[2i+1]) rotated by
+ *   pos · base^(−2i/headDim).
+ * - Attention scaled by 1/sqrt(headDim) with a causal mask; FFN = down(silu(gate·x) ⊙ up·x);
+ *   residual adds around attention and FFN; final RMSNorm, then the output projection.
+ *
+ * Matrix convention: a projection y = W x is held as W with shape [out, in] (row-major), the
+ * byte layout GGUF stores as ne = [in, out].
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../decoding/rng.ts";
+
+export interface ModelConfig {
+  vocabSize: number;
+  contextLength: number;
+  embeddingLength: number;
+  blockCount: number;
+  feedForwardLength: number;
+  headCount: number;
+  rmsEpsilon: number;
+  ropeFreqBase: number;
+}
+
+export const PROJECTIONS = ["attnQ", "attnK", "attnV", "attnOutput", "ffnGate", "ffnUp", "ffnDown"] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
+export interface LayerWeights<T> {
+  attnNorm: T;
+  attnQ: T;
+  attnK: T;
+  attnV: T;
+  attnOutput: T;
+  ffnNorm: T;
+  ffnGate: T;
+  ffnUp: T;
+  ffnDown: T;
+}
+
+export interface ModelWeights<T> {
+  tokenEmbedding: T; // [V, E]
+  outputNorm: T; // [E]
+  output: T; // [V, E]
+  layers: LayerWeights<T>[];
+}
+
+/** A low-rank update W' = W + (alpha / rank) · B·A for one projection: A is [rank, in], B is [out, rank]. */
+export interface LoraPair<T> {
+  a: T;
+  b: T;
+}
+export interface LoraWeights<T> {
+  rank: number;
+  alpha: number;
+  layers: Partial<Record<Projection, LoraPair<T>>>[];
+}
+
+export function projectionShape(config: ModelConfig, projection: Projection): [number, number] {
+  const e = config.embeddingLength;
+  const f = config.feedForwardLength;
+  switch (projection) {
+    case "attnQ":
+    case "attnK":
+    case "attnV":
+    case "attnOutput":
+      return [e, e];
+    case "ffnGate":
+    case "ffnUp":
+      return [f, e];
+    case "ffnDown":
+      return [e, f];
+  }
+}
+
+function gaussian(rng: Rng): number {
+  const u = Math.max(rng.next(), 1e-12);
+  const v = rng.next();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+export function randomMatrix(rng: Rng, rows: number, cols: number, std: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < out.length; i++) out[i] = gaussian(rng) * std;
+  return out;
+}
+
+/** Initial weights (GPT-2-style scaled normal init), as plain arrays so the init is seeded and portable. */
+export function initialWeights(config: ModelConfig, rng: Rng): ModelWeights<Float32Array> {
+  const e = config.embeddingLength;
+  const std = 0.02;
+  const residualStd = std / Math.sqrt(2 * config.blockCount);
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const layers: LayerWeights<Float32Array>[] = [];
+  for (let l = 0; l < config.blockCount; l++) {
+    const m = (p: Projection, s: number) => {
+      const [rows, cols] = projectionShape(config, p);
+      return randomMatrix(rng, rows, cols, s);
+    };
+    layers.push({
+      attnNorm: ones(e),
+      attnQ: m("attnQ", std),
+      attnK: m("attnK", std),
+      attnV: m("attnV", std),
+      attnOutput: m("attnOutput", residualStd),
+      ffnNorm: ones(e),
+      ffnGate: m("ffnGate", std),
+      ffnUp: m("ffnUp", std),
+      ffnDown: m("ffnDown", residualStd),
+    });
+  }
+  return {
+    tokenEmbedding: randomMatrix(rng, config.vocabSize, e, std),
+    outputNorm: ones(e),
+    output: randomMatrix(rng, config.vocabSize, e, std),
+    layers,
+  };
+}
+
+/** A LoRA with A random and B zero, so that training starts exactly at the base model. */
+export function initialLora(config: ModelConfig, rank: number, alpha: number, rng: Rng, targets: readonly Projection[] = PROJECTIONS): LoraWeights<Float32Array> {
+  const layers: Partial<Record<Projection, LoraPair<Float32Array>>>[] = [];
+  for (let l = 0; l < config.blockCount; l++) {
+    const layer: Partial<Record<Projection, LoraPair<Float32Array>>> = {};
+    for (const p of targets) {
+      const [out, inp] = projectionShape(config, p);
+      layer[p] = { a: randomMatrix(rng, rank, inp, 1 / Math.sqrt(inp)), b: new Float32Array(out * rank) };
+    }
+    layers.push(layer);
+  }
+  return { rank, alpha, layers };
+}
+
+export function toVariables(config: ModelConfig, w: ModelWeights<Float32Array>, trainable: boolean): ModelWeights<tf.Variable> {
+  const e = config.embeddingLength;
+  // Unnamed: tfjs names must be unique, and several copies of a model may be alive at once.
+  const v = (data: Float32Array, shape: number[], _name: string) => tf.variable(tf.tensor(data, shape, "float32"), trainable);
+  return {
+    tokenEmbedding: v(w.tokenEmbedding, [config.vocabSize, e], "tok_embd"),
+    outputNorm: v(w.outputNorm, [e], "output_norm"),
+    output: v(w.output, [config.vocabSize, e], "output"),
+    layers: w.layers.map((layer, l) => ({
+      attnNorm: v(layer.attnNorm, [e], `blk${l}.attn_norm`),
+      attnQ: v(layer.attnQ, projectionShape(config, "attnQ"), `blk${l}.attn_q`),
+      attnK: v(layer.attnK, projectionShape(config, "attnK"), `blk${l}.attn_k`),
+      attnV: v(layer.attnV, projectionShape(config, "attnV"), `blk${l}.attn_v`),
+      attnOutput: v(layer.attnOutput, projectionShape(config, "attnOutput"), `blk${l}.attn_output`),
+      ffnNorm: v(layer.ffnNorm, [e], `blk${l}.ffn_norm`),
+      ffnGate: v(layer.ffnGate, projectionShape(config, "ffnGate"), `blk${l}.ffn_gate`),
+      ffnUp: v(layer.ffnUp, projectionShape(config, "ffnUp"), `blk${l}.ffn_up`),
+      ffnDown: v(layer.ffnDown, projectionShape(config, "ffnDown"), `blk${l}.ffn_down`),
+    })),
+  };
+}
+
+export function loraToVariables(config: ModelConfig, lora: LoraWeights<Float32Array>): LoraWeights<tf.Variable> {
+  return {
+    rank: lora.rank,
+    alpha: lora.alpha,
+    layers: lora.layers.map((layer, l) => {
+      const out: Partial<Record<Projection, LoraPair<tf.Variable>>> = {};
+      for (const p of PROJECTIONS) {
+        const pair = layer[p];
+        if (!pair) continue;
+        const [rows, cols] = projectionShape(config, p);
+        out[p] = {
+          a: tf.variable(tf.tensor(pair.a, [lora.rank, cols]), true),
+          b: tf.variable(tf.tensor(pair.b, [rows, lora.rank]), true),
+        };
+      }
+      return out;
+    }),
+  };
+}
+
+export async function readWeights(w: ModelWeights<tf.Variable>): Promise<ModelWeights<Float32Array>> {
+  const r = async (t: tf.Tensor) => new Float32Array(await t.data());
+  return {
+    tokenEmbedding: await r(w.tokenEmbedding),
+    outputNorm: await r(w.outputNorm),
+    output: await r(w.output),
+    layers: await Promise.all(
+      w.layers.map(async (layer) => ({
+        attnNorm: await r(layer.attnNorm),
+        attnQ: await r(layer.attnQ),
+        attnK: await r(layer.attnK),
+        attnV: await r(layer.attnV),
+        attnOutput: await r(layer.attnOutput),
+        ffnNorm: await r(layer.ffnNorm),
+        ffnGate: await r(layer.ffnGate),
+        ffnUp: await r(layer.ffnUp),
+        ffnDown: await r(layer.ffnDown),
+      })),
+    ),
+  };
+}
+
+export async function readLora(lora: LoraWeights<tf.Variable>): Promise<LoraWeights<Float32Array>> {
+  const layers: Partial<Record<Projection, LoraPair<Float32Array>>>[] = [];
+  for (const layer of lora.layers) {
+    const out: Partial<Record<Projection, LoraPair<Float32Array>>> = {};
+    for (const p of PROJECTIONS) {
+      const pair = layer[p];
+      if (pair) out[p] = { a: new Float32Array(await pair.a.data()), b: new Float32Array(await pair.b.data()) };
+    }
+    layers.push(out);
+  }
+  return { rank: lora.rank, alpha: lora.alpha, layers };
+}
+
+/** W + (alpha/rank)·B·A for every adapted projection, computed in float64 then rounded once. */
+export function mergeLora(config: ModelConfig, base: ModelWeights<Float32Array>, lora: LoraWeights<Float32Array>): ModelWeights<Float32Array> {
+  const scale = lora.alpha / lora.rank;
+  const layers = base.layers.map((layer, l) => {
+    const merged: LayerWeights<Float32Array> = { ...layer };
+    const adapted = lora.layers[l] ?? {};
+    for (const p of PROJECTIONS) {
+      const pair = adapted[p];
+      if (!pair) continue;
+      const [rows, cols] = projectionShape(config, p);
+      const w = new Float32Array(layer[p]);
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < cols; j++) {
+          let s = 0;
+          for (let k = 0; k < lora.rank; k++) s += pair.b[i * lora.rank + k]! * pair.a[k * cols + j]!;
+          w[i * cols + j] = w[i * cols + j]! + scale * s;
+        }
+      }
+      merged[p] = w;
+    }
+    return merged;
+  });
+  return { ...base, layers };
+}
+
+function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  const meanSquare = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight);
+}
+
+/** cos and sin tables [T, headDim/2] for the adjacent-pair rotation. */
+function ropeTables(config: ModelConfig, length: number): { cos: tf.Tensor; sin: tf.Tensor } {
+  const headDim = config.embeddingLength / config.headCount;
+  const half = headDim / 2;
+  const cos = new Float32Array(length * half);
+  const sin = new Float32Array(length * half);
+  for (let pos = 0; pos < length; pos++) {
+    for (let i = 0; i < half; i++) {
+      const angle = pos * Math.pow(config.ropeFreqBase, (-2 * i) / headDim);
+      cos[pos * half + i] = Math.cos(angle);
+      sin[pos * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos: tf.tensor(cos, [1, length, 1, half]), sin: tf.tensor(sin, [1, length, 1, half]) };
+}
+
+/** x: [B, T, H, D] → rotated pairs (x[2i], x[2i+1]). */
+function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+  const [b, t, h, d] = x.shape as [number, number, number, number];
+  const pairs = tf.reshape(x, [b, t, h, d / 2, 2]);
+  const [x0raw, x1raw] = tf.split(pairs, 2, -1) as [tf.Tensor, tf.Tensor];
+  const x0 = tf.squeeze(x0raw, [-1]);
+  const x1 = tf.squeeze(x1raw, [-1]);
+  const r0 = tf.sub(tf.mul(x0, cos), tf.mul(x1, sin));
+  const r1 = tf.add(tf.mul(x0, sin), tf.mul(x1, cos));
+  return tf.reshape(tf.stack([r0, r1], -1), [b, t, h, d]);
+}
+
+function project(x2d: tf.Tensor2D, w: tf.Tensor, lora: LoraPair<tf.Tensor> | undefined, loraScale: number): tf.Tensor2D {
+  const y = tf.matMul(x2d, w as tf.Tensor2D, false, true);
+  if (!lora) return y;
+  const low = tf.matMul(tf.matMul(x2d, lora.a as tf.Tensor2D, false, true), lora.b as tf.Tensor2D, false, true);
+  return tf.add(y, tf.mul(low, loraScale));
+}
+
+/** Logits [B, T, V] for token ids [B, T] (causal). Call inside tf.tidy or a gradient function. */
+export function forward(config: ModelConfig, w: ModelWeights<tf.Tensor>, tokens: tf.Tensor2D, lora?: LoraWeights<tf.Tensor>): tf.Tensor3D {
+  const [batch, length] = tokens.shape;
+  const e = config.embeddingLength;
+  const heads = config.headCount;
+  const headDim = e / heads;
+  const loraScale = lora ? lora.alpha / lora.rank : 0;
+  const { cos, sin } = ropeTables(config, length);
+  const mask = tf.linalg.bandPart(tf.ones([length, length]), -1, 0);
+  const maskBias = tf.mul(tf.sub(1, mask), -1e9);
+
+  // A one-hot matmul rather than tf.gather: the gather gradient needs a kernel the WASM backend lacks.
+  const oneHot = tf.oneHot(tf.reshape(tokens, [-1]), config.vocabSize) as tf.Tensor2D;
+  let x: tf.Tensor = tf.matMul(oneHot, w.tokenEmbedding as tf.Tensor2D);
+  for (let l = 0; l < config.blockCount; l++) {
+    const layer = w.layers[l]!;
+    const adapt = lora?.layers[l];
+    const h = rmsNorm(x, layer.attnNorm, config.rmsEpsilon) as tf.Tensor2D;
+    const split = (t: tf.Tensor) => tf.reshape(t, [batch, length, heads, headDim]);
+    const q = applyRope(split(project(h, layer.attnQ, adapt?.attnQ, loraScale)), cos, sin);
+    const k = applyRope(split(project(h, layer.attnK, adapt?.attnK, loraScale)), cos, sin);
+    const v = split(project(h, layer.attnV, adapt?.attnV, loraScale));
+    const qh = tf.transpose(q, [0, 2, 1, 3]);
+    const kh = tf.transpose(k, [0, 2, 1, 3]);
+    const vh = tf.transpose(v, [0, 2, 1, 3]);
+    const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(headDim)), maskBias);
+    const attended = tf.matMul(tf.softmax(scores, -1), vh);
+    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch * length, e]) as tf.Tensor2D;
+    x = tf.add(x, project(merged, layer.attnOutput, adapt?.attnOutput, loraScale));
+
+    const g = rmsNorm(x, layer.ffnNorm, config.rmsEpsilon) as tf.Tensor2D;
+    const gate = project(g, layer.ffnGate, adapt?.ffnGate, loraScale);
+    const up = project(g, layer.ffnUp, adapt?.ffnUp, loraScale);
+    const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
+    x = tf.add(x, project(act, layer.ffnDown, adapt?.ffnDown, loraScale));
+  }
+  const final = rmsNorm(x, w.outputNorm, config.rmsEpsilon) as tf.Tensor2D;
+  const logits = tf.matMul(final, w.output as tf.Tensor2D, false, true);
+  return tf.reshape(logits, [batch, length, config.vocabSize]);
+}
+
+/**
+ * Per-position log p(target) for a batch: logits from tokens[:, :-1], targets tokens[:, 1:].
+ * Returns [B, T-1].
+ */
+export function targetLogprobs(config: ModelConfig, w: ModelWeights<tf.Tensor>, tokens: tf.Tensor2D, lora?: LoraWeights<tf.Tensor>): tf.Tensor2D {
+  const [batch, length] = tokens.shape;
+  const inputs = tf.slice(tokens, [0, 0], [batch, length - 1]);
+  const targets = tf.slice(tokens, [0, 1], [batch, length - 1]);
+  const logits = forward(config, w, inputs, lora);
+  const logp = tf.logSoftmax(logits, -1);
+  const oneHot = tf.oneHot(tf.reshape(targets, [-1]), config.vocabSize);
+  const picked = tf.sum(tf.mul(tf.reshape(logp, [-1, config.vocabSize]), oneHot), -1);
+  return tf.reshape(picked, [batch, length - 1]);
+}

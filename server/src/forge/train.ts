@@ -1,0 +1,208 @@
+/**
+ * SFT (next-token cross-entropy) and DPO (LoRA over the frozen SFT weights) training loops for
+ * the forge's tiny llama model. Deterministic for a given seed on a given machine: batches are
+ * drawn with the project's seeded RNG and tfjs runs single-threaded on the WASM backend.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createRng } from "../decoding/rng.ts";
+import {
+  type LoraWeights,
+  type ModelConfig,
+  type ModelWeights,
+  loraToVariables,
+  readLora,
+  readWeights,
+  targetLogprobs,
+  toVariables,
+} from "./model.ts";
+
+/** An Adam whose learning rate follows a schedule (tfjs reads the field on every step). */
+class ScheduledAdam extends tf.AdamOptimizer {
+  setLearningRate(rate: number): void {
+    this.learningRate = rate;
+  }
+}
+
+export function cosineSchedule(step: number, total: number, peak: number, warmup: number): number {
+  if (step < warmup) return (peak * (step + 1)) / warmup;
+  const progress = (step - warmup) / Math.max(1, total - warmup);
+  return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
+/** Token ids padded to one length, and a mask over the predicted positions (1 = counts). */
+export function padBatch(sequences: readonly (readonly number[])[], padToken: number, lossStart: readonly number[] = []): { tokens: tf.Tensor2D; mask: tf.Tensor2D } {
+  const length = Math.max(...sequences.map((s) => s.length));
+  const ids = new Int32Array(sequences.length * length).fill(padToken);
+  const mask = new Float32Array(sequences.length * (length - 1));
+  sequences.forEach((seq, i) => {
+    ids.set(seq, i * length);
+    // Position j predicts token j+1; count predictions of tokens at index >= start.
+    const start = Math.max(1, lossStart[i] ?? 1);
+    for (let j = start - 1; j < seq.length - 1; j++) mask[i * (length - 1) + j] = 1;
+  });
+  return { tokens: tf.tensor2d(ids, [sequences.length, length], "int32"), mask: tf.tensor2d(mask, [sequences.length, length - 1]) };
+}
+
+export interface SftOptions {
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+  warmupSteps: number;
+  seed: number;
+  padToken: number;
+  log?: (message: string) => void;
+}
+
+export interface TrainResult<T> {
+  weights: T;
+  finalLoss: number;
+  lossCurve: number[];
+}
+
+export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Array>, sequences: readonly (readonly number[])[], options: SftOptions): Promise<TrainResult<ModelWeights<Float32Array>>> {
+  const rng = createRng(options.seed).fork("sft-batches");
+  const weights = toVariables(config, init, true);
+  const optimizer = new ScheduledAdam(options.learningRate, 0.9, 0.98, 1e-8);
+  const lossCurve: number[] = [];
+  let order: number[] = [];
+  let window: number[] = [];
+  for (let step = 0; step < options.steps; step++) {
+    if (order.length < options.batchSize) order = order.concat(shuffled(sequences.length, rng));
+    const batch = order.splice(0, options.batchSize).map((i) => sequences[i]!);
+    optimizer.setLearningRate(cosineSchedule(step, options.steps, options.learningRate, options.warmupSteps));
+    const { tokens, mask } = padBatch(batch, options.padToken);
+    const loss = optimizer.minimize(() => {
+      const logp = targetLogprobs(config, weights, tokens);
+      return tf.neg(tf.div(tf.sum(tf.mul(logp, mask)), tf.sum(mask))) as tf.Scalar;
+    }, true);
+    const value = (await loss!.data())[0]!;
+    tf.dispose([loss!, tokens, mask]);
+    window.push(value);
+    if ((step + 1) % 25 === 0 || step === options.steps - 1) {
+      const mean = window.reduce((a, b) => a + b, 0) / window.length;
+      lossCurve.push(Number(mean.toFixed(4)));
+      options.log?.(`sft step ${step + 1}/${options.steps} loss ${mean.toFixed(4)}`);
+      window = [];
+    }
+  }
+  const result = await readWeights(weights);
+  optimizer.dispose();
+  disposeModel(weights);
+  return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve };
+}
+
+function shuffled(n: number, rng: ReturnType<typeof createRng>): number[] {
+  const out = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+function disposeModel(w: ModelWeights<tf.Variable>): void {
+  tf.dispose([w.tokenEmbedding, w.outputNorm, w.output, ...w.layers.flatMap((l) => Object.values(l))]);
+}
+
+function disposeLora(lora: LoraWeights<tf.Variable>): void {
+  tf.dispose(lora.layers.flatMap((l) => Object.values(l).flatMap((p) => [p.a, p.b])));
+}
+
+/** A sequence and where its response starts (index of the first response token). */
+export interface ScoredSequence {
+  tokens: readonly number[];
+  responseStart: number;
+}
+
+/** Σ log p(response tokens | prompt) for each sequence, in batches. */
+export async function responseLogprobs(config: ModelConfig, weights: ModelWeights<Float32Array>, items: readonly ScoredSequence[], options: { padToken: number; batchSize?: number; lora?: LoraWeights<Float32Array> }): Promise<number[]> {
+  const w = toVariables(config, weights, false);
+  const lora = options.lora ? loraToVariables(config, options.lora) : undefined;
+  const out: number[] = [];
+  const size = options.batchSize ?? 32;
+  for (let i = 0; i < items.length; i += size) {
+    const chunk = items.slice(i, i + size);
+    const { tokens, mask } = padBatch(chunk.map((c) => c.tokens), options.padToken, chunk.map((c) => c.responseStart));
+    const sums = tf.tidy(() => tf.sum(tf.mul(targetLogprobs(config, w, tokens, lora), mask), -1));
+    out.push(...(await sums.data()));
+    tf.dispose([sums, tokens, mask]);
+  }
+  disposeModel(w);
+  if (lora) disposeLora(lora);
+  return out;
+}
+
+export interface PreferencePair {
+  chosen: ScoredSequence;
+  rejected: ScoredSequence;
+}
+
+export interface DpoOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  beta: number;
+  seed: number;
+  padToken: number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Standard DPO: −log σ(β[(log π(c) − log π_ref(c)) − (log π(r) − log π_ref(r))]), with the frozen
+ * SFT weights as π_ref and only the LoRA trainable.
+ */
+export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Array>, init: LoraWeights<Float32Array>, pairs: readonly PreferencePair[], options: DpoOptions): Promise<TrainResult<LoraWeights<Float32Array>> & { rewardAccuracy: number }> {
+  const rng = createRng(options.seed).fork("dpo-batches");
+  const refChosen = await responseLogprobs(config, base, pairs.map((p) => p.chosen), { padToken: options.padToken });
+  const refRejected = await responseLogprobs(config, base, pairs.map((p) => p.rejected), { padToken: options.padToken });
+  const frozen = toVariables(config, base, false);
+  const lora = loraToVariables(config, init);
+  const optimizer = new ScheduledAdam(options.learningRate, 0.9, 0.98, 1e-8);
+  const stepsPerEpoch = Math.ceil(pairs.length / options.batchSize);
+  const total = stepsPerEpoch * options.epochs;
+  const lossCurve: number[] = [];
+  let correct = 0;
+  let seen = 0;
+  let step = 0;
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    const order = shuffled(pairs.length, rng);
+    let epochLoss = 0;
+    correct = 0;
+    seen = 0;
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const idx = order.slice(s * options.batchSize, (s + 1) * options.batchSize);
+      const batch = idx.map((i) => pairs[i]!);
+      const n = batch.length;
+      const { tokens, mask } = padBatch(
+        [...batch.map((p) => p.chosen.tokens), ...batch.map((p) => p.rejected.tokens)],
+        options.padToken,
+        [...batch.map((p) => p.chosen.responseStart), ...batch.map((p) => p.rejected.responseStart)],
+      );
+      const refMargin = tf.tensor1d(idx.map((i) => refChosen[i]! - refRejected[i]!));
+      optimizer.setLearningRate(cosineSchedule(step, total, options.learningRate, Math.min(10, Math.floor(total / 10))));
+      let margins: tf.Tensor | undefined;
+      const loss = optimizer.minimize(() => {
+        const sums = tf.sum(tf.mul(targetLogprobs(config, frozen, tokens, lora), mask), -1);
+        const policyMargin = tf.sub(tf.slice(sums, [0], [n]), tf.slice(sums, [n], [n]));
+        const logits = tf.mul(tf.sub(policyMargin, refMargin), options.beta);
+        margins = tf.keep(logits);
+        return tf.neg(tf.mean(tf.logSigmoid(logits))) as tf.Scalar;
+      }, true);
+      const lossValue = (await loss!.data())[0]!;
+      const marginValues = await margins!.data();
+      for (const m of marginValues) if (m > 0) correct++;
+      seen += n;
+      epochLoss += lossValue * n;
+      tf.dispose([loss!, margins!, tokens, mask, refMargin]);
+      step++;
+    }
+    const mean = epochLoss / pairs.length;
+    lossCurve.push(Number(mean.toFixed(4)));
+    options.log?.(`dpo epoch ${epoch + 1}/${options.epochs} loss ${mean.toFixed(4)} train reward accuracy ${(correct / Math.max(1, seen)).toFixed(3)}`);
+  }
+  const result = await readLora(lora);
+  optimizer.dispose();
+  disposeModel(frozen);
+  disposeLora(lora);
+  return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve, rewardAccuracy: correct / Math.max(1, seen) };
+}
