@@ -1,0 +1,82 @@
+/**
+ * Terminal rendering of traces: each token coloured by its advantage log p_dpo − log p_sft on a
+ * diverging scale (blue where SFT preferred the token, orange where DPO did, plain near 0),
+ * and tokens picked from a single-candidate set dimmed. Pure string functions, so the colouring
+ * is testable without a terminal.
+ */
+import type { ResponseStats, TraceEntry } from "../decoding/index.ts";
+
+export interface RenderOptions {
+  /** Emit ANSI colours (false for pipes and NO_COLOR). */
+  color: boolean;
+  /** Advantage (nats) at which the colour saturates. */
+  clamp?: number;
+}
+
+const RESET = "\u001b[0m";
+
+/** A 24-bit background for an advantage: orange for DPO-preferred, blue for SFT-preferred. */
+export function advantageColor(advantage: number | null, clamp = 3): [number, number, number] | null {
+  if (advantage === null || !Number.isFinite(advantage)) return null;
+  const t = Math.max(-1, Math.min(1, advantage / clamp));
+  if (Math.abs(t) < 0.05) return null;
+  const strength = Math.abs(t);
+  const [r, g, b] = t > 0 ? [230, 120, 20] : [40, 110, 230];
+  const mix = (c: number) => Math.round(40 + (c - 40) * strength);
+  return [mix(r), mix(g), mix(b)];
+}
+
+export function colorToken(entry: Pick<TraceEntry, "piece" | "advantage" | "candidateSetSize">, options: RenderOptions): string {
+  if (!options.color) return entry.piece;
+  const rgb = advantageColor(entry.advantage, options.clamp);
+  const dim = entry.candidateSetSize === 1 ? "\u001b[2m" : "";
+  const bg = rgb ? `\u001b[48;2;${rgb[0]};${rgb[1]};${rgb[2]}m\u001b[38;2;255;255;255m` : "";
+  if (!bg && !dim) return entry.piece;
+  // Colour each line separately so a newline inside a token does not paint the margin.
+  return entry.piece
+    .split("\n")
+    .map((part) => (part ? `${dim}${bg}${part}${RESET}` : part))
+    .join("\n");
+}
+
+export function renderTrace(entries: readonly TraceEntry[], options: RenderOptions): string {
+  return entries.map((e) => colorToken(e, options)).join("");
+}
+
+export function legend(options: RenderOptions): string {
+  if (!options.color) return "";
+  const swatch = (a: number, label: string) => colorToken({ piece: ` ${label} `, advantage: a, candidateSetSize: 2 }, options);
+  const single = colorToken({ piece: " single candidate ", advantage: 0, candidateSetSize: 1 }, options);
+  return `advantage log p_dpo − log p_sft: ${swatch(-3, "SFT preferred")} ${swatch(0, "≈ 0")} ${swatch(3, "DPO preferred")} ${single}`;
+}
+
+export function formatStats(stats: ResponseStats): string {
+  const parts = [`implicit reward ${stats.implicitReward.toFixed(3)}`, `${stats.tokens} tokens`];
+  if (stats.tokensPerSecond !== undefined) parts.push(`${stats.tokensPerSecond.toFixed(1)} tok/s`);
+  if (stats.sftStepsSkipped) parts.push(`${stats.sftStepsSkipped} SFT steps skipped`);
+  return parts.join(" · ");
+}
+
+/** Lays out blocks of text side by side in columns of the given width (wrapping plain text). */
+export function sideBySide(columns: readonly { title: string; body: string }[], width: number): string {
+  const wrapped = columns.map((c) => [c.title, "─".repeat(Math.min(width, c.title.length)), ...wrap(c.body, width)]);
+  const height = Math.max(...wrapped.map((w) => w.length));
+  const lines: string[] = [];
+  for (let i = 0; i < height; i++) lines.push(wrapped.map((w) => (w[i] ?? "").padEnd(width)).join("  │  ").trimEnd());
+  return lines.join("\n");
+}
+
+export function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  for (const paragraph of text.split("\n")) {
+    let line = "";
+    for (const word of paragraph.split(" ")) {
+      if (line && line.length + 1 + word.length > width) {
+        out.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
+    }
+    out.push(line);
+  }
+  return out;
+}

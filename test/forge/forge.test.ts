@@ -1,0 +1,42 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { forgeFiles } from "../../server/src/forge/forge.ts";
+
+/** Runs a scaled-down forge in its own process (tfjs and llama.cpp state stay out of the test runner). */
+function quickForge(out: string, seed: number): void {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "server/src/forge/main.ts", "--quick", "--out", out, "--seed", String(seed)], { encoding: "utf8" });
+  assert.equal(result.status, 0, `forge failed:\n${result.stdout}\n${result.stderr.slice(-2000)}`);
+}
+
+test("the same seed gives byte-identical model files, preferences and manifest; another seed does not", async () => {
+  const root = await mkdtemp(join(tmpdir(), "aad-forge-test-"));
+  try {
+    const [a, b, c] = ["a", "b", "c"].map((name) => join(root, name)) as [string, string, string];
+    quickForge(a, 7);
+    quickForge(b, 7);
+    quickForge(c, 8);
+    for (const key of ["sft", "dpo", "dpoLora", "earlyReference", "preferences", "manifest"] as const) {
+      const [x, y] = await Promise.all([readFile(forgeFiles(a)[key]), readFile(forgeFiles(b)[key])]);
+      assert.ok(x.length > 0, `${key} is empty`);
+      assert.ok(x.equals(y), `${key} differs between two runs with the same seed`);
+    }
+    const [s7, s8] = await Promise.all([readFile(forgeFiles(a).sft), readFile(forgeFiles(c).sft)]);
+    assert.ok(!s7.equals(s8), "a different seed must give different weights");
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("the committed manifest records the hash of every committed file", async () => {
+  const { createHash } = await import("node:crypto");
+  const manifest = JSON.parse(await readFile("models/manifest.json", "utf8")) as { files: Record<string, { sha256: string; bytes: number }> };
+  for (const [name, info] of Object.entries(manifest.files)) {
+    const bytes = await readFile(join("models", name));
+    assert.equal(bytes.length, info.bytes, name);
+    assert.equal(createHash("sha256").update(bytes).digest("hex"), info.sha256, name);
+  }
+});
