@@ -48,7 +48,7 @@ async function distributions(context: LlamaContext, tokens: readonly Token[]): P
     step = await iterator.next(tokens[i]!);
   }
   await iterator.return(undefined);
-  sequence.dispose();
+  await sequence.dispose();
   return out;
 }
 
@@ -90,7 +90,7 @@ describe("the built-in pair", () => {
     for (const prompt of heldoutPrompts().slice(0, 8)) {
       const tokens = exampleTokens(sft, prompt.text, sampleResponse(prompt, rng));
       const ours = tf.tidy(() => tf.logSoftmax(forward(config, variables, tf.tensor2d([tokens], [1, tokens.length], "int32")), -1));
-      const oursRows = ((await ours.array()) as number[][][])[0]!;
+      const oursRows = ((await ours.array()))[0]!;
       ours.dispose();
       const theirs = await distributions(context, tokens);
       theirs.forEach((row, pos) => {

@@ -12,8 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { getLlama, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
-import { createRng } from "../decoding/rng.ts";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
+import { createRng, type Rng } from "../decoding/rng.ts";
 import { buildLlamaGguf, buildLoraAdapterGguf, type LlamaHyperparameters, type LlamaWeights } from "./llama-gguf.ts";
 import { type LoraWeights, type ModelConfig, type ModelWeights, PROJECTIONS, initialLora, initialWeights, mergeLora, projectionShape } from "./model.ts";
 import { sampleContinuations } from "./sample.ts";
@@ -33,9 +33,9 @@ export interface ForgeConfig {
 export const DEFAULT_FORGE_CONFIG: ForgeConfig = {
   seed: 20261126,
   model: { contextLength: 128, embeddingLength: 64, blockCount: 2, feedForwardLength: 192, headCount: 4, rmsEpsilon: 1e-5, ropeFreqBase: 10000 },
-  maxPieces: 700,
-  sft: { responsesPerPrompt: 2, steps: 160, batchSize: 32, learningRate: 4e-3, warmupSteps: 15 },
-  preferences: { maxTokens: 80, topK: 64, parallel: 16, heldoutPrompts: 300 },
+  maxPieces: 400,
+  sft: { responsesPerPrompt: 2, steps: 300, batchSize: 32, learningRate: 5e-3, warmupSteps: 20 },
+  preferences: { maxTokens: 80, topK: 64, parallel: 16, heldoutPrompts: 300, trainPrompts: 2400 },
   dpo: { split: 0.1, beta: 0.1, epochs: 2, batchSize: 8, learningRate: 3e-3, rank: 8, alpha: 16 },
 };
 
@@ -54,6 +54,8 @@ export interface ForgeFiles {
   dpoLora: string;
   manifest: string;
   preferences: string;
+  /** An early SFT checkpoint: same vocabulary, weaker model — the mismatched reference for contrastive decoding. */
+  earlyReference: string;
 }
 
 export function forgeFiles(dir: string): ForgeFiles {
@@ -63,6 +65,7 @@ export function forgeFiles(dir: string): ForgeFiles {
     dpoLora: join(dir, "dpo-lora.gguf"),
     manifest: join(dir, "manifest.json"),
     preferences: join(dir, "preferences.jsonl"),
+    earlyReference: join(dir, "sft-early.gguf"),
   };
 }
 
@@ -128,7 +131,7 @@ export interface ForgeReport {
 }
 
 export async function loadLlama(): Promise<Llama> {
-  return getLlama({ gpu: false, build: "never", logLevel: "error" as never, progressLogs: false } as Parameters<typeof getLlama>[0]);
+  return getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false });
 }
 
 export async function runForge(outDir: string, config: ForgeConfig, log: (message: string) => void = () => undefined): Promise<ForgeReport> {
@@ -148,8 +151,9 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
   const llama = await loadLlama();
   try {
     // 1. The SFT corpus from the toy world.
-    const train = trainPrompts().slice(0, config.preferences.trainPrompts);
-    const heldout = heldoutPrompts().slice(0, config.preferences.heldoutPrompts);
+    // The world's prompt lists are ordered by task; a seeded shuffle makes every subset cover all tasks.
+    const train = shuffled(trainPrompts(), rng.fork("train-prompts")).slice(0, config.preferences.trainPrompts);
+    const heldout = shuffled(heldoutPrompts(), rng.fork("heldout-prompts")).slice(0, config.preferences.heldoutPrompts);
     const corpusRng = rng.fork("corpus");
     const corpus: { prompt: string; response: string }[] = [];
     for (const prompt of train) {
@@ -165,19 +169,21 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     await writeFile(initPath, modelGguf(modelConfig, init, vocabulary, "aad-tiny-init"));
     const tokenizerModel = await llama.loadModel({ modelPath: initPath, vocabOnly: true });
     const encode = (prompt: string, response: string): ScoredSequence => encodeExample(tokenizerModel, vocabulary, prompt, response, modelConfig.contextLength);
-    const sftSequences = corpus.map((c) => encode(c.prompt, c.response).tokens);
+    const sftExamples = corpus.map((c) => encode(c.prompt, c.response));
     await tokenizerModel.dispose();
     stage("corpus");
 
     // 3. SFT.
-    const sft = await trainSft(modelConfig, init, sftSequences, { ...config.sft, seed: config.seed, padToken: vocabulary.eos, log });
+    const sft = await trainSft(modelConfig, init, sftExamples, { ...config.sft, seed: config.seed, padToken: vocabulary.eos, snapshotStep: Math.floor(config.sft.steps / 4), log });
     const sftBytes = modelGguf(modelConfig, sft.weights, vocabulary, "aad-tiny-sft");
     await writeFile(files.sft, sftBytes);
+    const earlyBytes = modelGguf(modelConfig, sft.snapshot ?? init, vocabulary, "aad-tiny-sft-early");
+    await writeFile(files.earlyReference, earlyBytes);
     stage("sft");
 
     // 4. Preference data: two SFT samples per prompt, labelled by the oracle, ties dropped.
     const sftModel = await llama.loadModel({ modelPath: files.sft });
-    const promptTokens = (p: WorldPrompt) => [vocabulary.bos, ...sftModel.tokenize(formatExample(p.text))];
+    const promptTokens = (p: WorldPrompt): Token[] => [vocabulary.bos as Token, ...sftModel.tokenize(formatExample(p.text))];
     const allPrompts = [...train.map((p) => ({ p, split: "train" as const })), ...heldout.map((p) => ({ p, split: "heldout" as const }))];
     const jobs = allPrompts.flatMap(({ p }) => [0, 1].map((k) => ({ prompt: promptTokens(p), seed: `${config.seed}:${p.text}:${k}` })));
     const samples = await sampleContinuations(sftModel, jobs, {
@@ -244,7 +250,13 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     const fileInfo = (bytes: Uint8Array) => ({ bytes: bytes.length, sha256: sha256(bytes) });
     const preferencesBytes = new TextEncoder().encode(labelled.map((l) => JSON.stringify(l)).join("\n") + "\n");
     const report: ForgeReport = {
-      files: { "sft.gguf": fileInfo(sftBytes), "dpo.gguf": fileInfo(dpoBytes), "dpo-lora.gguf": fileInfo(loraBytes), "preferences.jsonl": fileInfo(preferencesBytes) },
+      files: {
+        "sft.gguf": fileInfo(sftBytes),
+        "dpo.gguf": fileInfo(dpoBytes),
+        "dpo-lora.gguf": fileInfo(loraBytes),
+        "sft-early.gguf": fileInfo(earlyBytes),
+        "preferences.jsonl": fileInfo(preferencesBytes),
+      },
       seconds,
       manifest: {},
     };
@@ -278,6 +290,15 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     await llama.dispose();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+function shuffled<T>(items: readonly T[], rng: Rng): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
 
 const round = (x: number) => Number(x.toFixed(4));

@@ -49,7 +49,7 @@ export async function readLlamaGguf(path: string): Promise<{ config: ModelConfig
       return t;
     };
     const layers = Array.from({ length: config.blockCount }, (_, l) => {
-      const entries = Object.entries(LAYER_TENSORS).map(([key, name]) => [key, get(`blk.${l}.${name}.weight`)]);
+      const entries = Object.entries(LAYER_TENSORS).map(([key, name]) => [key, get(`blk.${l}.${name}.weight`)] as const);
       return Object.fromEntries(entries) as unknown as LayerWeights<Float32Array>;
     });
     return { config, weights: { tokenEmbedding: get("token_embd.weight"), outputNorm: get("output_norm.weight"), output: get("output.weight"), layers } };

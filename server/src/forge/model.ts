@@ -138,21 +138,21 @@ export function initialLora(config: ModelConfig, rank: number, alpha: number, rn
 export function toVariables(config: ModelConfig, w: ModelWeights<Float32Array>, trainable: boolean): ModelWeights<tf.Variable> {
   const e = config.embeddingLength;
   // Unnamed: tfjs names must be unique, and several copies of a model may be alive at once.
-  const v = (data: Float32Array, shape: number[], _name: string) => tf.variable(tf.tensor(data, shape, "float32"), trainable);
+  const v = (data: Float32Array, shape: number[]) => tf.variable(tf.tensor(data, shape, "float32"), trainable);
   return {
-    tokenEmbedding: v(w.tokenEmbedding, [config.vocabSize, e], "tok_embd"),
-    outputNorm: v(w.outputNorm, [e], "output_norm"),
-    output: v(w.output, [config.vocabSize, e], "output"),
-    layers: w.layers.map((layer, l) => ({
-      attnNorm: v(layer.attnNorm, [e], `blk${l}.attn_norm`),
-      attnQ: v(layer.attnQ, projectionShape(config, "attnQ"), `blk${l}.attn_q`),
-      attnK: v(layer.attnK, projectionShape(config, "attnK"), `blk${l}.attn_k`),
-      attnV: v(layer.attnV, projectionShape(config, "attnV"), `blk${l}.attn_v`),
-      attnOutput: v(layer.attnOutput, projectionShape(config, "attnOutput"), `blk${l}.attn_output`),
-      ffnNorm: v(layer.ffnNorm, [e], `blk${l}.ffn_norm`),
-      ffnGate: v(layer.ffnGate, projectionShape(config, "ffnGate"), `blk${l}.ffn_gate`),
-      ffnUp: v(layer.ffnUp, projectionShape(config, "ffnUp"), `blk${l}.ffn_up`),
-      ffnDown: v(layer.ffnDown, projectionShape(config, "ffnDown"), `blk${l}.ffn_down`),
+    tokenEmbedding: v(w.tokenEmbedding, [config.vocabSize, e]),
+    outputNorm: v(w.outputNorm, [e]),
+    output: v(w.output, [config.vocabSize, e]),
+    layers: w.layers.map((layer) => ({
+      attnNorm: v(layer.attnNorm, [e]),
+      attnQ: v(layer.attnQ, projectionShape(config, "attnQ")),
+      attnK: v(layer.attnK, projectionShape(config, "attnK")),
+      attnV: v(layer.attnV, projectionShape(config, "attnV")),
+      attnOutput: v(layer.attnOutput, projectionShape(config, "attnOutput")),
+      ffnNorm: v(layer.ffnNorm, [e]),
+      ffnGate: v(layer.ffnGate, projectionShape(config, "ffnGate")),
+      ffnUp: v(layer.ffnUp, projectionShape(config, "ffnUp")),
+      ffnDown: v(layer.ffnDown, projectionShape(config, "ffnDown")),
     })),
   };
 }
@@ -161,7 +161,7 @@ export function loraToVariables(config: ModelConfig, lora: LoraWeights<Float32Ar
   return {
     rank: lora.rank,
     alpha: lora.alpha,
-    layers: lora.layers.map((layer, l) => {
+    layers: lora.layers.map((layer) => {
       const out: Partial<Record<Projection, LoraPair<tf.Variable>>> = {};
       for (const p of PROJECTIONS) {
         const pair = layer[p];
@@ -271,9 +271,9 @@ function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
 }
 
 function project(x2d: tf.Tensor2D, w: tf.Tensor, lora: LoraPair<tf.Tensor> | undefined, loraScale: number): tf.Tensor2D {
-  const y = tf.matMul(x2d, w as tf.Tensor2D, false, true);
+  const y: tf.Tensor2D = tf.matMul(x2d, w, false, true);
   if (!lora) return y;
-  const low = tf.matMul(tf.matMul(x2d, lora.a as tf.Tensor2D, false, true), lora.b as tf.Tensor2D, false, true);
+  const low = tf.matMul(tf.matMul(x2d, lora.a, false, true), lora.b, false, true);
   return tf.add(y, tf.mul(low, loraScale));
 }
 
@@ -290,7 +290,7 @@ export function forward(config: ModelConfig, w: ModelWeights<tf.Tensor>, tokens:
 
   // A one-hot matmul rather than tf.gather: the gather gradient needs a kernel the WASM backend lacks.
   const oneHot = tf.oneHot(tf.reshape(tokens, [-1]), config.vocabSize) as tf.Tensor2D;
-  let x: tf.Tensor = tf.matMul(oneHot, w.tokenEmbedding as tf.Tensor2D);
+  let x: tf.Tensor = tf.matMul(oneHot, w.tokenEmbedding);
   for (let l = 0; l < config.blockCount; l++) {
     const layer = w.layers[l]!;
     const adapt = lora?.layers[l];
@@ -304,17 +304,17 @@ export function forward(config: ModelConfig, w: ModelWeights<tf.Tensor>, tokens:
     const vh = tf.transpose(v, [0, 2, 1, 3]);
     const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(headDim)), maskBias);
     const attended = tf.matMul(tf.softmax(scores, -1), vh);
-    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch * length, e]) as tf.Tensor2D;
+    const merged = tf.reshape<tf.Rank.R2>(tf.transpose(attended, [0, 2, 1, 3]), [batch * length, e]);
     x = tf.add(x, project(merged, layer.attnOutput, adapt?.attnOutput, loraScale));
 
     const g = rmsNorm(x, layer.ffnNorm, config.rmsEpsilon) as tf.Tensor2D;
     const gate = project(g, layer.ffnGate, adapt?.ffnGate, loraScale);
     const up = project(g, layer.ffnUp, adapt?.ffnUp, loraScale);
-    const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
+    const act = tf.mul<tf.Tensor2D>(tf.mul(gate, tf.sigmoid(gate)), up);
     x = tf.add(x, project(act, layer.ffnDown, adapt?.ffnDown, loraScale));
   }
   const final = rmsNorm(x, w.outputNorm, config.rmsEpsilon) as tf.Tensor2D;
-  const logits = tf.matMul(final, w.output as tf.Tensor2D, false, true);
+  const logits = tf.matMul(final, w.output, false, true);
   return tf.reshape(logits, [batch, length, config.vocabSize]);
 }
 

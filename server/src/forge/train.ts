@@ -5,6 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { createRng } from "../decoding/rng.ts";
+import { padBatch } from "./batches.ts";
+import { GradientWorker, computeGradients, flattenWeights } from "./gradients.ts";
 import {
   type LoraWeights,
   type ModelConfig,
@@ -29,20 +31,6 @@ export function cosineSchedule(step: number, total: number, peak: number, warmup
   return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
-/** Token ids padded to one length, and a mask over the predicted positions (1 = counts). */
-export function padBatch(sequences: readonly (readonly number[])[], padToken: number, lossStart: readonly number[] = []): { tokens: tf.Tensor2D; mask: tf.Tensor2D } {
-  const length = Math.max(...sequences.map((s) => s.length));
-  const ids = new Int32Array(sequences.length * length).fill(padToken);
-  const mask = new Float32Array(sequences.length * (length - 1));
-  sequences.forEach((seq, i) => {
-    ids.set(seq, i * length);
-    // Position j predicts token j+1; count predictions of tokens at index >= start.
-    const start = Math.max(1, lossStart[i] ?? 1);
-    for (let j = start - 1; j < seq.length - 1; j++) mask[i * (length - 1) + j] = 1;
-  });
-  return { tokens: tf.tensor2d(ids, [sequences.length, length], "int32"), mask: tf.tensor2d(mask, [sequences.length, length - 1]) };
-}
-
 export interface SftOptions {
   steps: number;
   batchSize: number;
@@ -50,6 +38,8 @@ export interface SftOptions {
   warmupSteps: number;
   seed: number;
   padToken: number;
+  /** Keep a copy of the weights after this many steps (a weaker model with the same vocabulary). */
+  snapshotStep?: number;
   log?: (message: string) => void;
 }
 
@@ -59,36 +49,56 @@ export interface TrainResult<T> {
   lossCurve: number[];
 }
 
-export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Array>, sequences: readonly (readonly number[])[], options: SftOptions): Promise<TrainResult<ModelWeights<Float32Array>>> {
+/**
+ * Next-token cross-entropy on the response tokens (the prompt is context, as in standard SFT),
+ * each batch split between this thread and a worker thread.
+ */
+export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Array>, examples: readonly ScoredSequence[], options: SftOptions): Promise<TrainResult<ModelWeights<Float32Array>> & { snapshot?: ModelWeights<Float32Array> }> {
   const rng = createRng(options.seed).fork("sft-batches");
   const weights = toVariables(config, init, true);
+  const variables = flattenWeights(weights);
+  const worker = new GradientWorker(config);
   const optimizer = new ScheduledAdam(options.learningRate, 0.9, 0.98, 1e-8);
   const lossCurve: number[] = [];
   let order: number[] = [];
   let window: number[] = [];
-  for (let step = 0; step < options.steps; step++) {
-    if (order.length < options.batchSize) order = order.concat(shuffled(sequences.length, rng));
-    const batch = order.splice(0, options.batchSize).map((i) => sequences[i]!);
-    optimizer.setLearningRate(cosineSchedule(step, options.steps, options.learningRate, options.warmupSteps));
-    const { tokens, mask } = padBatch(batch, options.padToken);
-    const loss = optimizer.minimize(() => {
-      const logp = targetLogprobs(config, weights, tokens);
-      return tf.neg(tf.div(tf.sum(tf.mul(logp, mask)), tf.sum(mask))) as tf.Scalar;
-    }, true);
-    const value = (await loss!.data())[0]!;
-    tf.dispose([loss!, tokens, mask]);
-    window.push(value);
-    if ((step + 1) % 25 === 0 || step === options.steps - 1) {
-      const mean = window.reduce((a, b) => a + b, 0) / window.length;
-      lossCurve.push(Number(mean.toFixed(4)));
-      options.log?.(`sft step ${step + 1}/${options.steps} loss ${mean.toFixed(4)}`);
-      window = [];
+  let snapshot: ModelWeights<Float32Array> | undefined;
+  try {
+    worker.setWeights(flattenWeights(init));
+    for (let step = 0; step < options.steps; step++) {
+      if (step === options.snapshotStep) snapshot = await readWeights(weights);
+      if (order.length < options.batchSize) order = order.concat(shuffled(examples.length, rng));
+      const batch = order.splice(0, options.batchSize).map((i) => examples[i]!);
+      const half = Math.ceil(batch.length / 2);
+      const request = (part: ScoredSequence[]) => ({ sequences: part.map((e) => [...e.tokens]), lossStarts: part.map((e) => e.responseStart), padToken: options.padToken });
+      const remote = worker.gradients(request(batch.slice(half)));
+      const local = await computeGradients(config, weights, request(batch.slice(0, half)));
+      const other = await remote;
+      const count = local.count + other.count;
+      optimizer.setLearningRate(cosineSchedule(step, options.steps, options.learningRate, options.warmupSteps));
+      const named: tf.NamedTensorMap = {};
+      variables.forEach((v, i) => {
+        const sum = local.gradients[i]!.map((g, j) => (g + other.gradients[i]![j]!) / count);
+        named[v.name] = tf.tensor(sum, v.shape);
+      });
+      optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
+      tf.dispose(Object.values(named));
+      worker.setWeights(await Promise.all(variables.map(async (v) => new Float32Array(await v.data()))));
+      window.push((local.lossSum + other.lossSum) / count);
+      if ((step + 1) % 25 === 0 || step === options.steps - 1) {
+        const mean = window.reduce((a, b) => a + b, 0) / window.length;
+        lossCurve.push(Number(mean.toFixed(4)));
+        options.log?.(`sft step ${step + 1}/${options.steps} loss ${mean.toFixed(4)}`);
+        window = [];
+      }
     }
+  } finally {
+    await worker.terminate();
   }
   const result = await readWeights(weights);
   optimizer.dispose();
   disposeModel(weights);
-  return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve };
+  return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve, ...(snapshot ? { snapshot } : {}) };
 }
 
 function shuffled(n: number, rng: ReturnType<typeof createRng>): number[] {
@@ -101,7 +111,7 @@ function shuffled(n: number, rng: ReturnType<typeof createRng>): number[] {
 }
 
 function disposeModel(w: ModelWeights<tf.Variable>): void {
-  tf.dispose([w.tokenEmbedding, w.outputNorm, w.output, ...w.layers.flatMap((l) => Object.values(l))]);
+  tf.dispose(flattenWeights(w));
 }
 
 function disposeLora(lora: LoraWeights<tf.Variable>): void {
