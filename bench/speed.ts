@@ -1,0 +1,146 @@
+/**
+ * Speed on the forge's bench pair (32k vocabulary, ~60 M parameters, random weights; its text is
+ * meaningless): tokens/s of greedy DPO and of AAD under each SFT schedule, measured interleaved
+ * in one run and reported as ratios to greedy DPO; the share of single-candidate steps; thread
+ * counts; and peak RSS of a two-file pair against base + LoRA (each in its own process).
+ */
+import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
+import { createRng } from "../server/src/decoding/rng.ts";
+import type { RuleSpec } from "../server/src/decoding/index.ts";
+import { generate, ModelPair, type Schedule } from "../server/src/runtime/index.ts";
+import { summarize, writeResults } from "./results.ts";
+
+export const BENCH_PAIR_DIR = ".cache/bench-pair";
+const files = { sft: `${BENCH_PAIR_DIR}/sft.gguf`, dpo: `${BENCH_PAIR_DIR}/dpo.gguf`, dpoLora: `${BENCH_PAIR_DIR}/dpo-lora.gguf` };
+
+interface Variant {
+  name: string;
+  run: (prompt: string) => Promise<{ tokens: number; seconds: number; singleCandidate?: number }>;
+}
+
+export async function runSpeed(options: { log: (line: string) => void; rounds?: number; maxTokens?: number }): Promise<void> {
+  const { log } = options;
+  if (!existsSync(files.dpoLora)) {
+    log(`the bench pair is missing: run \`npm run forge -- --bench\` first (writes ${BENCH_PAIR_DIR}/)`);
+    process.exitCode = 1;
+    return;
+  }
+  const rounds = options.rounds ?? 5;
+  const maxTokens = options.maxTokens ?? 64;
+  const cores = availableParallelism();
+  const rng = createRng("speed-bench");
+  const words = ["ab", "cd", "ef", "gh", "ij", "kl", "mn", "op", "qr", "st", "uv", "wx", "yz"];
+  const prompts = Array.from({ length: rounds }, () => Array.from({ length: 24 }, () => rng.pick(words)).join(" "));
+
+  const pair = await ModelPair.load({ sft: files.sft, dpo: files.dpo });
+  const threads = pair.info.threads;
+  // The baseline: node-llama-cpp's own greedy loop on the DPO model alone, same context settings.
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  const dpoAlone = await llama.loadModel({ modelPath: files.dpo });
+  const baselineContexts = new Map<number, Awaited<ReturnType<typeof dpoAlone.createContext>>>();
+  for (const t of new Set([threads, cores])) baselineContexts.set(t, await dpoAlone.createContext({ contextSize: 512, threads: t, flashAttention: false }));
+  const nativeGreedy = (t: number): Variant => ({
+    name: `greedy DPO (node-llama-cpp, 1 model, ${t} thread${t > 1 ? "s" : ""})`,
+    run: async (prompt) => {
+      const context = baselineContexts.get(t)!;
+      const sequence = context.getSequence();
+      const started = performance.now();
+      let count = 0;
+      for await (const token of sequence.evaluate([dpoAlone.tokens.bos!, ...dpoAlone.tokenize(prompt)] as Token[], { temperature: 0 })) {
+        if (++count >= maxTokens || token === dpoAlone.tokens.eos) break;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      await sequence.dispose();
+      return { tokens: count, seconds };
+    },
+  });
+  const ours = (name: string, spec: RuleSpec, schedule: Schedule): Variant => ({
+    name,
+    run: async (prompt) => {
+      const started = performance.now();
+      const result = await generate(pair, { prompt, raw: true, method: spec, maxTokens, schedule, stop: [] });
+      const seconds = (performance.now() - started) / 1000;
+      return { tokens: result.stats.tokens, seconds, singleCandidate: result.tokens.filter((t) => t.candidateSetSize === 1).length };
+    },
+  });
+  const variants: Variant[] = [
+    nativeGreedy(threads),
+    ...(cores !== threads ? [nativeGreedy(cores)] : []),
+    ours("greedy DPO (aad runtime, with SFT trace)", { method: "greedy-dpo" }, "lazy"),
+    ours("AAD eager (SFT every step)", { method: "aad" }, "eager"),
+    ours("AAD lazy", { method: "aad" }, "lazy"),
+    ours("AAD lazy + concurrent (background)", { method: "aad" }, "background"),
+  ];
+  const perVariant = new Map<string, { tokens: number; seconds: number; single: number; rates: number[] }>(variants.map((v) => [v.name, { tokens: 0, seconds: 0, single: 0, rates: [] }]));
+  try {
+    // Warm-up, then rounds in which every variant runs the same prompt, in rotated order.
+    for (const v of variants) await v.run(prompts[0]!);
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < variants.length; k++) {
+        const v = variants[(k + r) % variants.length]!;
+        const m = await v.run(prompts[r]!);
+        const acc = perVariant.get(v.name)!;
+        acc.tokens += m.tokens;
+        acc.seconds += m.seconds;
+        acc.single += m.singleCandidate ?? 0;
+        acc.rates.push(m.tokens / m.seconds);
+      }
+      log(`round ${r + 1}/${rounds} done`);
+    }
+  } finally {
+    await pair.dispose();
+    await llama.dispose();
+  }
+  const baseline = perVariant.get(variants[0]!.name)!;
+  const baseRate = baseline.tokens / baseline.seconds;
+  const rows = variants.map((v) => {
+    const acc = perVariant.get(v.name)!;
+    const rate = acc.tokens / acc.seconds;
+    return { name: v.name, tokensPerSecond: rate, ratioToGreedyDpo: rate / baseRate, spread: summarize(acc.rates), singleCandidateShare: v.name.startsWith("AAD") ? acc.single / Math.max(1, acc.tokens) : null };
+  });
+  for (const row of rows) log(`${row.name.padEnd(48)} ${row.tokensPerSecond.toFixed(1)} tok/s  ratio ${row.ratioToGreedyDpo.toFixed(2)}`);
+
+  const memory = measureMemory(log);
+  const markdown = [
+    `# Speed on the bench pair`,
+    ``,
+    `Bench pair: 32,000-token vocabulary, ~60 M parameters, F16, random weights (meaningless text). ${rounds} rounds × ${maxTokens} tokens, variants interleaved in rotated order; ${cores} cores, ${threads} thread(s) per context in the pair (chosen as half the cores: SFT and DPO decode at the same time).`,
+    ``,
+    `| variant | tokens/s | ratio to greedy DPO | single-candidate steps |`,
+    `|---|---|---|---|`,
+    ...rows.map((r) => `| ${r.name} | ${r.tokensPerSecond.toFixed(1)} | ${r.ratioToGreedyDpo.toFixed(2)} | ${r.singleCandidateShare === null ? "" : `${(100 * r.singleCandidateShare).toFixed(0)} %`} |`),
+    ``,
+    `The paper reports AAD at about 0.5× greedy DPO on one GPU; the goal here is ≥ 0.9×.`,
+    ``,
+    `## Peak memory (max RSS, separate processes, load + one 32-token AAD response)`,
+    ``,
+    `| configuration | peak RSS (MB) | ratio to one model |`,
+    `|---|---|---|`,
+    ...memory.map((m) => `| ${m.name} | ${(m.maxRssKb / 1024).toFixed(0)} | ${(m.maxRssKb / memory[0]!.maxRssKb).toFixed(2)} |`),
+    ``,
+    `Goal: base + LoRA at most 1.1× one model.`,
+  ].join("\n");
+  await writeResults("speed", { rounds, maxTokens, cores, threads, rows, memory }, markdown);
+  log(markdown);
+}
+
+function measureMemory(log: (line: string) => void): { name: string; maxRssKb: number }[] {
+  const out: { name: string; maxRssKb: number }[] = [];
+  for (const [name, mode] of [
+    ["one model (DPO alone, greedy)", "one"],
+    ["two-file pair (SFT + DPO)", "two-files"],
+    ["base + LoRA (one model, two contexts)", "lora"],
+  ] as const) {
+    const child = spawnSync(process.execPath, ["--import", "tsx", "bench/rss-child.ts", mode], { encoding: "utf8" });
+    const match = /maxRssKb=(\d+)/.exec(child.stdout);
+    if (child.status !== 0 || !match) {
+      log(`memory measurement "${mode}" failed: ${child.stderr.slice(-500)}`);
+      continue;
+    }
+    out.push({ name, maxRssKb: Number(match[1]) });
+  }
+  return out;
+}
