@@ -1,0 +1,83 @@
+/**
+ * How the view writes numbers and token text. One place, so the tooltip, the totals and the
+ * tests agree on precision.
+ */
+
+/** The server's LOGPROB_FLOOR: a clamped −Infinity, so a probability of exactly 0. */
+export const LOGPROB_FLOOR = -1000;
+
+const MINUS = "\u2212";
+
+function signed(value: number, digits: number): string {
+  const text = Math.abs(value).toFixed(digits);
+  if (Number(text) === 0) return (0).toFixed(digits);
+  return (value < 0 ? MINUS : "+") + text;
+}
+
+/** A probability: 3 decimals, or 2 significant digits in exponent form below 0.001. */
+export function formatProbability(logprob: number | null): string {
+  if (logprob === null) return "unknown";
+  if (logprob <= LOGPROB_FLOOR) return "0";
+  const p = Math.exp(logprob);
+  if (p >= 0.001) return p.toFixed(3);
+  const [mantissa, exponent] = p.toExponential(1).split("e");
+  return `${mantissa}e${exponent?.replace("-", MINUS) ?? ""}`;
+}
+
+export function formatLogprob(logprob: number | null): string {
+  if (logprob === null) return "unknown";
+  if (logprob <= LOGPROB_FLOOR) return `${MINUS}∞`;
+  return logprob === 0 ? "0.00" : `${logprob < 0 ? MINUS : ""}${Math.abs(logprob).toFixed(2)}`;
+}
+
+/** An advantage in nats, signed; a clamped log-prob makes it a bound, not a value. */
+export function formatAdvantage(advantage: number | null): string {
+  if (advantage === null) return "unknown";
+  if (Math.abs(advantage) >= -LOGPROB_FLOOR / 2) return advantage > 0 ? "+∞" : `${MINUS}∞`;
+  return signed(advantage, 2);
+}
+
+export function formatReward(reward: number | null): string {
+  return reward === null ? "—" : signed(reward, 3);
+}
+
+export function formatRank(rank: number | null): string {
+  return rank === null ? "unknown" : String(rank);
+}
+
+/** A run of a token's text: literal characters, or one whitespace character the CSS marks. */
+export interface PieceSegment {
+  readonly text: string;
+  /** Set for a run that is one whitespace character (or an empty piece), drawn with a marker. */
+  readonly whitespace?: "space" | "newline" | "tab" | "return" | "empty";
+}
+
+const WHITESPACE: Readonly<Record<string, PieceSegment["whitespace"]>> = { " ": "space", "\n": "newline", "\t": "tab", "\r": "return" };
+
+/**
+ * The runs of `piece`, each whitespace character a run of its own. The characters stay real
+ * (so lines wrap at spaces, break at newlines and copy as typed); the stylesheet draws a marker
+ * over each: "·" for a space, "→" for a tab, "⏎" before a line break, "∅" for an empty piece.
+ */
+export function pieceSegments(piece: string): PieceSegment[] {
+  if (piece.length === 0) return [{ text: "", whitespace: "empty" }];
+  const segments: PieceSegment[] = [];
+  let literal = "";
+  for (const char of piece) {
+    const whitespace = WHITESPACE[char];
+    if (whitespace === undefined) {
+      literal += char;
+      continue;
+    }
+    if (literal !== "") segments.push({ text: literal });
+    literal = "";
+    segments.push({ text: char, whitespace });
+  }
+  if (literal !== "") segments.push({ text: literal });
+  return segments;
+}
+
+/** The piece spelled out for a screen reader or a table cell: quoted, whitespace escaped. */
+export function describePiece(piece: string): string {
+  return JSON.stringify(piece);
+}
