@@ -1,0 +1,87 @@
+/**
+ * What the daemon needs from a loaded model pair, in protocol terms. runtime-engine.ts implements
+ * it over server/src/runtime; the rest of the daemon never touches node-llama-cpp.
+ *
+ * Every long call takes an AbortSignal and must return (rejecting with the signal's reason)
+ * within one decoding step of its firing: that is what makes `$/cancelRequest`, supersession and
+ * the inline time budget work.
+ */
+import type {
+  CompareEntry,
+  DecodingParams,
+  GenerateResult,
+  LoadPairParams,
+  MethodName,
+  PairInfo,
+  PromptParams,
+  Schedule,
+  ScoreResult,
+  TraceEntry,
+} from "../protocol/protocol.ts";
+
+/** Unset fields take the runtime's defaults. */
+export interface EngineGenerateRequest {
+  readonly prompt: PromptParams;
+  readonly raw?: boolean;
+  readonly decoding: DecodingParams & { readonly method: MethodName };
+  readonly maxTokens?: number;
+  readonly stop?: readonly string[];
+  readonly seed?: number;
+  readonly traceTopK?: number;
+  readonly schedule?: Schedule;
+}
+
+export interface EngineInfillRequest {
+  /** Text before the cursor and after it. */
+  readonly prefix: string;
+  readonly suffix: string;
+  readonly decoding: DecodingParams & { readonly method: MethodName };
+  readonly maxTokens: number;
+}
+
+export interface EngineScoreRequest {
+  readonly prompt: PromptParams;
+  readonly raw?: boolean;
+  readonly response: string;
+  readonly alpha?: number;
+  readonly beta?: number;
+  readonly traceTopK?: number;
+}
+
+export interface EngineCompareRequest extends Omit<EngineGenerateRequest, "decoding"> {
+  readonly decoding: Omit<DecodingParams, "method">;
+  /** Default: every method (cd is skipped without a reference model). */
+  readonly methods?: readonly MethodName[];
+}
+
+export interface CallOptions {
+  readonly signal: AbortSignal;
+  /** Each token as it is decided (its SFT numbers may still be null under the lazy schedule). */
+  readonly onToken?: (entry: TraceEntry, index: number) => void;
+  /** A token delivered earlier, now complete. */
+  readonly onTraceUpdate?: (entry: TraceEntry, index: number) => void;
+}
+
+export interface Engine {
+  readonly info: Omit<PairInfo, "reused">;
+  /** The load options, to tell whether a loadPair asks for this very pair again. */
+  readonly loadedWith: LoadPairParams;
+  generate(request: EngineGenerateRequest, options: CallOptions): Promise<GenerateResult>;
+  /**
+   * Fill-in-the-middle, asked only when `info.fim` (the model declares FIM tokens). Absent when
+   * the engine cannot place FIM tokens: inline completion then continues the prefix.
+   */
+  readonly infill?: (request: EngineInfillRequest, options: CallOptions) => Promise<GenerateResult>;
+  score(request: EngineScoreRequest, options: { readonly signal: AbortSignal }): Promise<ScoreResult>;
+  /** Runs the methods one after another, reporting each entry as it is done. */
+  compare(request: EngineCompareRequest, options: { readonly signal: AbortSignal; readonly onEntry?: (entry: CompareEntry) => void }): Promise<CompareEntry[]>;
+  /** The end of `text` that leaves `reserveTokens` of the context free (cut at a line start when it can be). */
+  fitPrefix(text: string, reserveTokens: number): string;
+  dispose(): Promise<void>;
+}
+
+export interface EngineLoader {
+  /** Checks the files (ModelFileError) without loading weights: cheap, and safe to run while another pair serves. */
+  check(params: LoadPairParams, signal: AbortSignal): Promise<void>;
+  load(params: LoadPairParams, signal: AbortSignal): Promise<Engine>;
+}

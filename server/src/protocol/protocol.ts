@@ -1,0 +1,443 @@
+/**
+ * The aad daemon's JSON-RPC vocabulary: every `aad/*` request and notification as a typed
+ * constant next to its params and result, readable top to bottom. The daemon and the VS Code
+ * client both import this module; docs/PROTOCOL.md describes the same methods for everyone else.
+ *
+ * It imports nothing but vscode-jsonrpc (the version vscode-languageclient speaks), so the client
+ * bundle never pulls in the runtime. The trace and result types repeat server/src/decoding's and
+ * server/src/runtime's on purpose: test/daemon/wire-types.test.ts keeps them structurally
+ * identical, so the daemon passes the runtime's results on as they are.
+ *
+ * Besides these, the daemon serves the standard LSP `initialize`/`shutdown`/`exit`,
+ * `textDocument/didOpen|didChange|didClose` and `textDocument/inlineCompletion` (LSP 3.18).
+ */
+import { NotificationType, ProgressType, RequestType, RequestType0, type ProgressToken } from "vscode-jsonrpc";
+
+/** Bumped when a method changes incompatibly; announced in `initialize`. */
+export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/**
+ * Error codes of aad responses. The aad-specific ones lie in JSON-RPC's server-error range
+ * (clear of vscode-jsonrpc's own -32001/-32002 and -32096…-32099); three reuse the standard codes
+ * generic clients already understand: InvalidParams is JSON-RPC's, and Cancelled / Superseded are
+ * LSP's RequestCancelled / ServerCancelled, which vscode-languageclient treats as a quiet
+ * cancellation instead of an error to show.
+ */
+export const ErrorCodes = {
+  FileNotFound: -32010,
+  InvalidModel: -32011,
+  VocabularyMismatch: -32012,
+  OutOfMemory: -32013,
+  Busy: -32014,
+  NoModelLoaded: -32015,
+  /** The runtime failed for another reason; the daemon is still up. */
+  RuntimeError: -32016,
+  ShuttingDown: -32017,
+  InvalidParams: -32602,
+  /** The client cancelled the request (`$/cancelRequest`) or disconnected. */
+  Cancelled: -32800,
+  /** A newer inline completion request for the same document replaced this one. */
+  Superseded: -32802,
+} as const;
+
+export type ErrorName = keyof typeof ErrorCodes;
+export type ErrorCode = (typeof ErrorCodes)[ErrorName];
+
+/** The `data` of every aad error response: `name` names the code, the rest depends on it. */
+export interface ErrorData {
+  readonly name: ErrorName;
+  /** FileNotFound, InvalidModel, VocabularyMismatch: the file at fault. */
+  readonly path?: string;
+  /** InvalidParams: the parameter at fault, as a path (`messages[2].content`). */
+  readonly field?: string;
+  /** Busy: how many jobs were waiting. */
+  readonly queueDepth?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+
+export type MethodName = "aad" | "greedy-dpo" | "greedy-sft" | "sample" | "eft" | "cd" | "best-of-n";
+export const METHOD_NAMES: readonly MethodName[] = ["aad", "greedy-dpo", "greedy-sft", "sample", "eft", "cd", "best-of-n"];
+
+export interface ChatMessage {
+  readonly role: "system" | "user" | "assistant";
+  readonly content: string;
+}
+
+/** Either a prompt string or chat messages (formatted with the model's chat template). */
+export type PromptParams =
+  | { readonly prompt: string; readonly messages?: undefined }
+  | { readonly messages: readonly ChatMessage[]; readonly prompt?: undefined };
+
+/** A decoding method and its options; each method reads the options it names in docs/PROTOCOL.md. */
+export interface DecodingParams {
+  /** Default "aad". */
+  readonly method?: MethodName;
+  /** Candidate-set threshold p_dpo(v) ≥ alpha · max p_dpo, in [0, 1]. Default 0.1. */
+  readonly alpha?: number;
+  /** eft: extrapolation strength. */
+  readonly lambda?: number;
+  /** sample, eft, best-of-n. */
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly topK?: number;
+  /** sample: which model to sample. Default "dpo". */
+  readonly from?: "dpo" | "sft";
+  /** best-of-n: how many responses to draw. */
+  readonly n?: number;
+  /** best-of-n and the reported implicit reward: the DPO beta. Default 0.1. */
+  readonly beta?: number;
+}
+
+export interface GenerationLimits {
+  /** Default 256, at most 4096 (and what the context leaves after the prompt). */
+  readonly maxTokens?: number;
+  /** Stop strings; the response ends before the first one. At most 16. */
+  readonly stop?: readonly string[];
+  /** Seed of the sampling methods (an unsigned 32-bit integer). */
+  readonly seed?: number;
+  /** Continue `prompt` as plain text instead of applying the chat template. */
+  readonly raw?: boolean;
+  /** How many of the DPO model's top tokens each trace entry lists, 1 to 64. Default 8. */
+  readonly traceTopK?: number;
+}
+
+/** The LSP convention for streaming: `$/progress` notifications carry this token. */
+export interface PartialResultParams {
+  readonly partialResultToken?: ProgressToken;
+}
+
+/** One of the DPO model's most probable tokens at a step (server/src/decoding CandidateInfo). */
+export interface CandidateInfo {
+  readonly token: number;
+  readonly logprobDpo: number;
+  readonly logprobSft: number | null;
+  readonly advantage: number | null;
+  readonly inCandidateSet: boolean;
+  readonly picked: boolean;
+}
+
+/** One generated token and the numbers behind it (server/src/decoding TraceEntry). */
+export interface TraceEntry {
+  readonly token: number;
+  readonly piece: string;
+  readonly logprobDpo: number | null;
+  readonly logprobSft: number | null;
+  readonly advantage: number | null;
+  readonly inCandidateSet: boolean;
+  readonly candidateSetSize: number;
+  readonly dpoRank: number | null;
+  readonly top: readonly CandidateInfo[];
+  readonly sftSkipped: boolean;
+}
+
+/** A response's summary (server/src/decoding ResponseStats). */
+export interface ResponseStats {
+  readonly implicitReward: number;
+  readonly beta: number;
+  readonly tokens: number;
+  readonly unscoredTokens: number;
+  readonly meanAdvantage: number | null;
+  readonly meanCandidateSetSize: number | null;
+  readonly dpoArgmaxPicks: number;
+  readonly sftStepsSkipped: number;
+  readonly sftStepsBatched: number;
+  readonly elapsedMs?: number;
+  readonly tokensPerSecond?: number;
+}
+
+/** Why a response ended: end-of-sequence, a stop string, the token limit, or a full context. */
+export type StopReason = "eos" | "stop" | "max-tokens" | "context";
+
+/** When the SFT model is evaluated: every step, only when a pick needs it (batched), or also when idle. */
+export type Schedule = "eager" | "lazy" | "background";
+
+export type ModelRole = "dpo" | "sft" | "reference";
+
+/** What one model did for a response. */
+export interface LaneCounters {
+  readonly evaluatedTokens: number;
+  readonly flushes: number;
+  readonly sampledPositions: number;
+  readonly batchedPositions: number;
+  readonly nativeCalls: number;
+  readonly fullDistributions: number;
+}
+
+/** How the runtime produced a response: prompt size and format, KV-cache reuse, work per model. */
+export interface RuntimeStats {
+  readonly promptTokens: number;
+  readonly promptFormat: string;
+  /** Prompt tokens each model took from its KV cache instead of evaluating them. */
+  readonly reusedPromptTokens: { readonly [R in ModelRole]?: number };
+  readonly work: { readonly [R in ModelRole]?: LaneCounters };
+  readonly schedule: Schedule;
+}
+
+// ---------------------------------------------------------------------------------------------
+// aad/loadPair
+
+export interface LoadPairParams {
+  /** Path of the SFT model (the base model when `dpoLora` is given). */
+  readonly sft: string;
+  /** Path of the DPO model. Exactly one of `dpo` and `dpoLora`. */
+  readonly dpo?: string;
+  /** Path of the DPO LoRA adapter over `sft`. */
+  readonly dpoLora?: string;
+  /** Reference model of contrastive decoding (`cd`); same vocabulary required. */
+  readonly reference?: string;
+  /** Tokens of context per sequence. Default: the runtime's. */
+  readonly contextSize?: number;
+  /** Layers to offload to the GPU: a count, "auto" or "max". Default: the runtime's. */
+  readonly gpuLayers?: number | "auto" | "max";
+}
+
+export interface ModelFileInfo {
+  readonly path: string;
+  readonly kind: "model" | "lora";
+  readonly name: string | null;
+  readonly sizeBytes: number;
+  readonly parameterCount: number;
+}
+
+export interface PairInfo {
+  readonly sft: ModelFileInfo;
+  readonly dpo: ModelFileInfo;
+  readonly reference: ModelFileInfo | null;
+  readonly architecture: string;
+  readonly vocabularySize: number;
+  readonly contextSize: number;
+  /** Memory the pair holds (weights, contexts), as the runtime reports it. */
+  readonly memoryBytes: number;
+  /** The model declares fill-in-the-middle tokens: inline completion uses them. */
+  readonly fim: boolean;
+  readonly loadMs: number;
+  /** True when this exact pair was already loaded and nothing was reloaded. */
+  readonly reused: boolean;
+}
+
+export const loadPair = new RequestType<LoadPairParams, PairInfo, ErrorData>("aad/loadPair");
+
+// ---------------------------------------------------------------------------------------------
+// aad/loadBuiltinPair
+
+/** The tiny pair shipped in the daemon's models/ folder, wherever the daemon is installed. */
+export interface LoadBuiltinPairParams {
+  /** "two-models": sft.gguf + dpo.gguf; "lora": sft.gguf + dpo-lora.gguf (one model in memory). Default "two-models". */
+  readonly form?: "two-models" | "lora";
+  /** Load the early SFT checkpoint as the reference model of `cd` (a mismatched reference). Default true. */
+  readonly reference?: boolean;
+  readonly contextSize?: number;
+}
+
+export const loadBuiltinPair = new RequestType<LoadBuiltinPairParams, PairInfo, ErrorData>("aad/loadBuiltinPair");
+
+// ---------------------------------------------------------------------------------------------
+// aad/status
+
+export type JobClass = "interactive" | "inline" | "batch";
+
+export interface RunningJob {
+  readonly class: JobClass | "load";
+  readonly method: string;
+  readonly elapsedMs: number;
+}
+
+export interface StatusResult {
+  readonly protocolVersion: number;
+  readonly pid: number;
+  readonly uptimeMs: number;
+  readonly transport: "stdio" | "socket";
+  readonly socketPath: string | null;
+  readonly pair: PairInfo | null;
+  /** The pair being loaded right now, if any. */
+  readonly loading: LoadPairParams | null;
+  readonly queue: {
+    readonly depth: number;
+    readonly capacity: number;
+    readonly byClass: { readonly [C in JobClass]: number };
+    readonly running: RunningJob | null;
+  };
+  /** Tokens per second over the last minute of decoding; null when nothing was decoded. */
+  readonly recentTokensPerSecond: number | null;
+  readonly tokensGenerated: number;
+  readonly clients: number;
+  readonly idleTimeoutSeconds: number | null;
+  readonly rssBytes: number;
+}
+
+export const status = new RequestType0<StatusResult, ErrorData>("aad/status");
+
+// ---------------------------------------------------------------------------------------------
+// aad/generate
+
+export type GenerateParams = PromptParams &
+  DecodingParams &
+  GenerationLimits &
+  PartialResultParams & {
+    /** "batch" jobs yield to interactive ones and to inline completions. Default "interactive". */
+    readonly priority?: "interactive" | "batch";
+    /** When the SFT model is evaluated. Default "lazy". */
+    readonly schedule?: Schedule;
+  };
+
+/** best-of-n: one drawn response. */
+export interface CandidateSummary {
+  readonly text: string;
+  readonly tokens: number;
+  readonly score: number;
+  readonly implicitReward: number;
+  readonly stoppedBy: StopReason;
+}
+
+export interface GenerateResult {
+  readonly method: MethodName;
+  readonly text: string;
+  /** Every token's trace entry, complete (with its SFT numbers). */
+  readonly tokens: readonly TraceEntry[];
+  readonly stats: ResponseStats;
+  readonly stoppedBy: StopReason;
+  readonly runtime: RuntimeStats;
+  /** best-of-n: every candidate in the order drawn, and the index of the one chosen. */
+  readonly candidates?: readonly CandidateSummary[];
+  readonly chosen?: number;
+}
+
+/**
+ * Streamed while decoding. `tokens` are the entries decided since the last progress, the first
+ * at index `start` of the response; `text` is their text. Under the lazy schedule an entry may
+ * arrive with `logprobSft` null and `sftSkipped` true (the pick did not need the SFT model); the
+ * complete entry follows in a later progress's `updates`.
+ */
+export interface GenerateProgress {
+  readonly start: number;
+  readonly text: string;
+  readonly tokens: readonly TraceEntry[];
+  readonly updates: readonly { readonly index: number; readonly entry: TraceEntry }[];
+}
+
+export const generate = new RequestType<GenerateParams, GenerateResult, ErrorData>("aad/generate");
+/** `$/progress` values for a generate request's `partialResultToken`. */
+export const generateProgress = new ProgressType<GenerateProgress>();
+
+// ---------------------------------------------------------------------------------------------
+// aad/compare
+
+export type CompareParams = PromptParams &
+  Omit<DecodingParams, "method"> &
+  GenerationLimits &
+  PartialResultParams & {
+    /** Default: every method the loaded pair can run (cd only with a reference model). */
+    readonly methods?: readonly MethodName[];
+  };
+
+/** One method's outcome: its response, or why it was skipped (cd without a reference model). */
+export type CompareEntry =
+  | { readonly method: MethodName; readonly result: GenerateResult; readonly skipped?: undefined }
+  | { readonly method: MethodName; readonly skipped: string; readonly result?: undefined };
+
+export interface CompareResult {
+  readonly results: readonly CompareEntry[];
+}
+
+export const compare = new RequestType<CompareParams, CompareResult, ErrorData>("aad/compare");
+/** `$/progress` values for a compare request: each method's entry as soon as it is done. */
+export const compareProgress = new ProgressType<CompareEntry>();
+
+// ---------------------------------------------------------------------------------------------
+// aad/score
+
+export type ScoreParams = PromptParams & {
+  /** The response to score, teacher-forced after the prompt. */
+  readonly response: string;
+  readonly raw?: boolean;
+  readonly alpha?: number;
+  readonly beta?: number;
+  readonly traceTopK?: number;
+};
+
+export interface ScoreResult {
+  readonly text: string;
+  readonly tokens: readonly TraceEntry[];
+  readonly stats: ResponseStats;
+  readonly runtime: RuntimeStats;
+}
+
+export const score = new RequestType<ScoreParams, ScoreResult, ErrorData>("aad/score");
+
+// ---------------------------------------------------------------------------------------------
+// aad/configure and inline completion settings
+
+/** How `textDocument/inlineCompletion` decodes; per connection. */
+export interface InlineCompletionSettings {
+  /** Default "aad". best-of-n is not offered inline. */
+  readonly method?: Exclude<MethodName, "best-of-n">;
+  readonly alpha?: number;
+  /** Default 48, at most 256. */
+  readonly maxTokens?: number;
+  /** Wall-time budget per completion; what is decoded by then is returned. Default 1500, at most 30000. */
+  readonly timeBudgetMs?: number;
+  /** "line": end at the end of the line; "block": at a blank line or a dedent; "none": token budget only. Default "line". */
+  readonly stopAt?: "line" | "block" | "none";
+  /** Use fill-in-the-middle when the model declares FIM tokens. Default true. */
+  readonly fim?: boolean;
+  /** Characters of document before the cursor sent to the model. Default 4000. */
+  readonly maxPrefixChars?: number;
+  /** Characters after the cursor (FIM only). Default 1000. */
+  readonly maxSuffixChars?: number;
+}
+
+export const DEFAULT_INLINE_COMPLETION_SETTINGS: Required<InlineCompletionSettings> = {
+  method: "aad",
+  alpha: 0.1,
+  maxTokens: 48,
+  timeBudgetMs: 1500,
+  stopAt: "line",
+  fim: true,
+  maxPrefixChars: 4000,
+  maxSuffixChars: 1000,
+};
+
+export interface ConfigureParams {
+  readonly inlineCompletion?: InlineCompletionSettings;
+}
+
+export interface ConfigureResult {
+  readonly inlineCompletion: Required<InlineCompletionSettings>;
+}
+
+export const configure = new RequestType<ConfigureParams, ConfigureResult, ErrorData>("aad/configure");
+
+/** `initializationOptions` of `initialize`. */
+export interface InitializationOptions {
+  readonly inlineCompletion?: InlineCompletionSettings;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notifications (daemon → client)
+
+/** Sent to every client when the shared pair is loaded or replaced. */
+export interface PairChangedParams {
+  readonly pair: PairInfo | null;
+}
+
+export const pairChanged = new NotificationType<PairChangedParams>("aad/pairChanged");
+
+// ---------------------------------------------------------------------------------------------
+// initialize
+
+/** `capabilities.experimental.aad` in the `initialize` result. */
+export interface ExperimentalCapabilities {
+  readonly protocolVersion: number;
+  readonly requests: readonly string[];
+  readonly notifications: readonly string[];
+  /** Progress streams, by the request whose `partialResultToken` they use. */
+  readonly partialResults: readonly string[];
+}
+
+export const REQUESTS: readonly string[] = [loadPair.method, loadBuiltinPair.method, status.method, generate.method, compare.method, score.method, configure.method];
+export const NOTIFICATIONS: readonly string[] = [pairChanged.method];
