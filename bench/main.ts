@@ -8,17 +8,18 @@ const program = new Command()
   .name("bench")
   .argument("[suites...]", "quality, speed (default: both)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
+  .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
   .option("--max-tokens <n>", "token limit per response", "64")
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; maxTokens: string; sweeps: boolean }>();
+const options = program.opts<{ prompts: string; sweepPrompts: string; maxTokens: string; sweeps: boolean }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
     const { runQuality } = await import("./quality.ts");
-    await runQuality({ prompts: Number(options.prompts), maxTokens: Number(options.maxTokens), sweeps: options.sweeps, log });
+    await runQuality({ prompts: Number(options.prompts), sweepPrompts: Number(options.sweepPrompts), maxTokens: Number(options.maxTokens), sweeps: options.sweeps, log });
   } else if (suite === "speed") {
     const { runSpeed } = await import("./speed.ts");
     await runSpeed({ log });

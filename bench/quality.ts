@@ -13,6 +13,8 @@ import { type Summary, summarize, writeResults } from "./results.ts";
 
 export interface QualityOptions {
   prompts: number;
+  /** Prompts for each sweep point (the first ones of the same shuffled list). */
+  sweepPrompts: number;
   maxTokens: number;
   sweeps: boolean;
   log: (line: string) => void;
@@ -34,12 +36,12 @@ export async function runQuality(options: QualityOptions): Promise<void> {
     .sort((a, b) => a.key - b.key)
     .slice(0, options.prompts)
     .map(({ p }) => p.text);
-  const evaluate = async (name: string, spec: RuleSpec): Promise<MethodRow> => {
+  const evaluate = async (name: string, spec: RuleSpec, count = prompts.length): Promise<MethodRow> => {
     const rewards: number[] = [];
     const implicit: number[] = [];
     const lengths: number[] = [];
     const started = Date.now();
-    for (const [i, prompt] of prompts.entries()) {
+    for (const [i, prompt] of prompts.slice(0, count).entries()) {
       const result = await generate(pair, { prompt, method: spec, maxTokens: options.maxTokens, seed: i });
       rewards.push(oracleReward(prompt, result.text));
       implicit.push(result.stats.implicitReward);
@@ -64,8 +66,9 @@ export async function runQuality(options: QualityOptions): Promise<void> {
     const alphaSweep: MethodRow[] = [];
     const lambdaSweep: MethodRow[] = [];
     if (options.sweeps) {
-      for (const alpha of [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]) alphaSweep.push(await evaluate(`AAD α = ${alpha}`, { method: "aad", alpha }));
-      for (const lambda of [0.5, 1, 1.5, 2, 3]) lambdaSweep.push(await evaluate(`EFT λ = ${lambda}`, { method: "eft", lambda }));
+      const n = Math.min(options.sweepPrompts, prompts.length);
+      for (const alpha of [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]) alphaSweep.push(await evaluate(`AAD α = ${alpha}`, { method: "aad", alpha }, n));
+      for (const lambda of [0.5, 1, 1.5, 2, 3]) lambdaSweep.push(await evaluate(`EFT λ = ${lambda}`, { method: "eft", lambda }, n));
     }
     const table = (rows: readonly MethodRow[]) =>
       ["| method | mean oracle reward | 95 % interval | mean implicit reward | mean tokens |", "|---|---|---|---|---|", ...rows.map((r) => `| ${r.name} | ${r.mean.toFixed(3)} | ±${r.halfWidth95.toFixed(3)} | ${r.meanImplicitReward.toFixed(2)} | ${r.meanTokens.toFixed(1)} |`)].join("\n");
@@ -75,7 +78,7 @@ export async function runQuality(options: QualityOptions): Promise<void> {
       `${prompts.length} held-out prompts of the toy world, at most ${options.maxTokens} tokens, oracle reward from server/src/forge/world-oracle.ts (best achievable 4.5). Intervals are mean ± 1.96·sd/√n.`,
       ``,
       table(main),
-      ...(options.sweeps ? [``, `## AAD: alpha sweep`, ``, table(alphaSweep), ``, `## EFT: lambda sweep`, ``, table(lambdaSweep)] : []),
+      ...(options.sweeps ? [``, `## AAD: alpha sweep (first ${alphaSweep[0]?.n ?? 0} of the same prompts)`, ``, table(alphaSweep), ``, `## EFT: lambda sweep (first ${lambdaSweep[0]?.n ?? 0} of the same prompts)`, ``, table(lambdaSweep)] : []),
       ``,
     ].join("\n");
     await writeResults("quality", { prompts: prompts.length, maxTokens: options.maxTokens, pair: pair.info, main, alphaSweep, lambdaSweep }, markdown);
