@@ -1,0 +1,48 @@
+/**
+ * llama.cpp failures become ModelRuntimeError with a code a caller can switch on.
+ */
+import assert from "node:assert/strict";
+import { totalmem } from "node:os";
+import { after, test } from "node:test";
+import { InsufficientMemoryError } from "node-llama-cpp";
+import { ModelPair, ModelRuntimeError } from "../../server/src/runtime/index.ts";
+import { runtimeErrorFrom } from "../../server/src/runtime/errors.ts";
+import { benchPair, disposeTestLlama, testLlama } from "./support.ts";
+
+after(disposeTestLlama);
+
+test("memory failures from node-llama-cpp or llama.cpp map to OutOfMemory with advice", () => {
+  for (const error of [new InsufficientMemoryError("A context size of 9 is too large for the available RAM"), new Error("ggml: failed to allocate buffer"), new Error("std::bad_alloc")]) {
+    const mapped = runtimeErrorFrom(error, "LoadFailed", "load the model m.gguf");
+    assert.ok(mapped instanceof ModelRuntimeError);
+    assert.equal(mapped.code, "OutOfMemory");
+    assert.match(mapped.message, /contextSize/);
+    assert.equal(mapped.cause, error);
+  }
+});
+
+test("other failures keep the fallback code; our errors and abort reasons pass through unchanged", () => {
+  const other = runtimeErrorFrom(new Error("Failed to load model"), "LoadFailed", "load the model m.gguf");
+  assert.ok(other instanceof ModelRuntimeError);
+  assert.equal(other.code, "LoadFailed");
+  assert.match(other.message, /m\.gguf.*Failed to load model/);
+  const ours = new ModelRuntimeError("PromptTooLong", "x");
+  assert.equal(runtimeErrorFrom(ours, "LoadFailed", "x"), ours);
+  const controller = new AbortController();
+  controller.abort();
+  assert.equal(runtimeErrorFrom(controller.signal.reason, "LoadFailed", "x", controller.signal), controller.signal.reason);
+});
+
+test("a context too large for the machine's memory is refused with OutOfMemory, not a crash", async (t) => {
+  const files = benchPair();
+  if ("skip" in files) return t.skip(files.skip);
+  // 32 KB of F32 KV cache per token on the bench pair: 4M tokens is 128 GB.
+  const contextSize = 4_000_000;
+  if (contextSize * 32 * 1024 < 2 * totalmem()) return t.skip("this machine might actually allocate that much");
+  await assert.rejects(ModelPair.load({ sft: files.sft, dpo: files.dpo }, { llama: await testLlama(), contextSize }), { code: "OutOfMemory" });
+});
+
+test("contextSize and threads are checked before anything loads", async () => {
+  await assert.rejects(ModelPair.load({ sft: "nowhere/sft.gguf", dpo: "nowhere/dpo.gguf" }, { contextSize: 1 << 25 }), RangeError);
+  await assert.rejects(ModelPair.load({ sft: "nowhere/sft.gguf", dpo: "nowhere/dpo.gguf" }, { threads: 0 }), RangeError);
+});

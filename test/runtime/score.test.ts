@@ -1,0 +1,67 @@
+/**
+ * Teacher-forced scoring of an existing response, and `compare`, on the built-in pair.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { METHOD_NAMES } from "../../server/src/decoding/index.ts";
+import { heldoutPrompts } from "../../server/src/forge/world.ts";
+import { compare, generate, ModelPair, score } from "../../server/src/runtime/index.ts";
+import { builtInPair, disposeTestLlama, testLlama } from "./support.ts";
+
+const files = builtInPair();
+let pair: ModelPair;
+before(async () => {
+  pair = await ModelPair.load({ sft: files.sft, dpo: files.dpo }, { llama: await testLlama() });
+});
+after(async () => {
+  await pair.dispose();
+  await disposeTestLlama();
+});
+
+const prompts = heldoutPrompts().map((p) => p.text);
+
+test("scoring a generated response reproduces its trace (same tokens, numbers to 1e-5) in one batch per model", async () => {
+  for (const prompt of prompts.slice(0, 6)) {
+    const generated = await generate(pair, { prompt, maxTokens: 60 });
+    const scored = await score(pair, { prompt, response: generated.text, endWithEos: generated.stoppedBy === "eos" });
+    assert.deepEqual(scored.tokens.map((e) => e.token), generated.tokens.map((e) => e.token), prompt);
+    for (const [i, entry] of scored.tokens.entries()) {
+      const other = generated.tokens[i]!;
+      assert.ok(Math.abs(entry.logprobDpo! - other.logprobDpo!) <= 1e-5);
+      assert.ok(Math.abs(entry.logprobSft! - other.logprobSft!) <= 1e-5);
+      assert.equal(entry.candidateSetSize, other.candidateSetSize);
+      assert.equal(entry.dpoRank, other.dpoRank);
+      assert.deepEqual(entry.top.map((c) => c.token), other.top.map((c) => c.token));
+    }
+    assert.ok(Math.abs(scored.stats.implicitReward - generated.stats.implicitReward) <= 1e-5);
+    assert.ok(scored.runtime.work.dpo!.flushes <= 1 && scored.runtime.work.sft!.flushes <= 1, "one batch per model");
+  }
+});
+
+test("a response given without its leading space scores as the continuation of the prompt", async () => {
+  const withSpace = await score(pair, { prompt: prompts[0]!, response: " Use a loop." });
+  const without = await score(pair, { prompt: prompts[0]!, response: "Use a loop." });
+  assert.deepEqual(without.tokens.map((e) => e.token), withSpace.tokens.map((e) => e.token));
+  assert.equal(without.tokens.at(-1)!.token, pair.model.tokens.eos);
+  const open = await score(pair, { prompt: prompts[0]!, response: "Use a loop.", endWithEos: false });
+  assert.equal(open.tokens.length, without.tokens.length - 1);
+});
+
+test("a token the DPO model ranks low still gets its exact rank and both log-probabilities", async () => {
+  const scored = await score(pair, { prompt: prompts[1]!, response: " zebra zebra zebra" });
+  for (const entry of scored.tokens) {
+    assert.notEqual(entry.logprobDpo, null);
+    assert.notEqual(entry.logprobSft, null);
+    assert.notEqual(entry.dpoRank, null);
+  }
+  assert.ok(scored.tokens.some((e) => e.dpoRank! > 8));
+});
+
+test("compare runs every method on one prompt and skips cd without a reference model", async () => {
+  const entries = await compare(pair, { prompt: prompts[2]!, maxTokens: 20 });
+  assert.deepEqual(entries.map((e) => e.method), [...METHOD_NAMES]);
+  for (const entry of entries) {
+    if (entry.method === "cd") assert.ok("skipped" in entry);
+    else assert.ok("result" in entry && entry.result.tokens.length > 0, entry.method);
+  }
+});
