@@ -1,0 +1,478 @@
+/**
+ * Every command is a factory `(ctx) => handler`. Handlers take an optional argument object so
+ * that tests, keybindings and other extensions can run them without the pickers and input
+ * boxes; each returns what it produced (the daemon's result), or undefined when the user backed out.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import * as vscode from "vscode";
+import {
+  compare,
+  compareProgress,
+  generate,
+  generateProgress,
+  METHOD_NAMES,
+  score,
+  status,
+  type CompareEntry,
+  type CompareResult,
+  type GenerateResult,
+  type MethodName,
+  type PairInfo,
+  type ScoreResult,
+  type StatusResult,
+  type TraceEntry,
+} from "../../server/src/protocol/protocol.ts";
+import { SINGLE_COLUMN } from "../../media/messages.ts";
+import type { Ctx } from "./ctx.ts";
+import { describeError } from "./daemon.ts";
+import { resolveModelPair, SETTING_KEYS, type ModelPair } from "./settings.ts";
+import { formatRate } from "./status-text.ts";
+
+export type Command = (...args: never[]) => unknown;
+export type CommandFactory = (ctx: Ctx) => Command;
+
+export interface GenerateArgs {
+  readonly prompt?: string;
+  readonly method?: MethodName;
+  readonly maxTokens?: number;
+  /** Stream the response into an editor too. Default: the aad.generate.intoEditor setting. */
+  readonly intoEditor?: boolean;
+}
+
+export interface CompareArgs {
+  readonly prompt?: string;
+  readonly methods?: readonly MethodName[];
+  readonly maxTokens?: number;
+}
+
+export interface ExplainArgs {
+  /** The prompt the text answers. Default: asked for (chat mode) or the text before the selection (raw mode). */
+  readonly prompt?: string;
+  /** The text to explain. Default: the selection. */
+  readonly response?: string;
+  readonly raw?: boolean;
+}
+
+export interface SelectPairArgs {
+  readonly sft: string;
+  readonly dpo?: string;
+  readonly dpoLora?: string;
+}
+
+export interface StatusArgs {
+  /** Only return the status; show nothing. */
+  readonly quiet?: boolean;
+}
+
+/** Methods preselected in the Compare Decoders picker. */
+const DEFAULT_COMPARE: readonly MethodName[] = ["aad", "greedy-dpo", "greedy-sft"];
+const PREFERENCE_PAIRS_METHOD = "aad/pairs";
+const EXPLAIN_CONTEXT_CHARS = 4000;
+
+export const generateCommand: CommandFactory = (ctx) => async (args: GenerateArgs = {}): Promise<GenerateResult | undefined> => {
+  const source = await promptFrom(ctx, args.prompt, "Prompt to generate from");
+  if (source === undefined) return undefined;
+  const settings = ctx.config.settings;
+  const method = args.method ?? settings.method;
+  const intoEditor = args.intoEditor ?? settings.generateIntoEditor;
+  try {
+    return await ctx.withProgress(`AAD: generating with ${method}`, async (token, progress) => {
+      const pair = await loadWithMessage(ctx, token, progress);
+      progress.report({ message: `${method} on ${pairName(pair)}` });
+      ctx.view.show();
+      ctx.view.post({ type: "reset", title: excerpt(source.prompt), method, mode: "single" });
+      const sink = intoEditor ? await EditorSink.open(source) : undefined;
+      const client = await ctx.daemon.client();
+      const partialResultToken = randomUUID();
+      let streamed = 0;
+      let updated = 0;
+      // onProgress takes protocol.ts's ProgressType as is: the type only names the value's shape.
+      const listening = client.onProgress(generateProgress, partialResultToken, (value) => {
+        streamed += value.tokens.length;
+        updated += value.updates.length;
+        ctx.view.post({ type: "tokens", column: SINGLE_COLUMN, entries: value.tokens });
+        sink?.append(value.text);
+      });
+      try {
+        const result = await ctx.daemon.request(
+          generate,
+          { ...promptParams(ctx, source.prompt), method, alpha: settings.alpha, maxTokens: args.maxTokens ?? settings.maxTokens, partialResultToken },
+          token,
+        );
+        if (updated > 0) {
+          // The lazy schedule streamed some entries before their SFT numbers were known; the
+          // result holds them complete. The view appends only, so it is sent the response again.
+          ctx.view.post({ type: "reset", title: excerpt(source.prompt), method, mode: "single" });
+          ctx.view.post({ type: "tokens", column: SINGLE_COLUMN, entries: result.tokens });
+        } else postRest(ctx, SINGLE_COLUMN, result.tokens, streamed);
+        if (sink !== undefined && streamed === 0) sink.append(result.text);
+        await sink?.flushed();
+        ctx.view.post({ type: "done", column: SINGLE_COLUMN, stats: result.stats });
+        ctx.recordSpeed(result.stats.tokensPerSecond);
+        ctx.log.info(
+          `generate (${method}): ${result.stats.tokens} tokens, stopped by ${result.stoppedBy}, implicit reward ${result.stats.implicitReward.toFixed(3)}` +
+            (result.stats.tokensPerSecond === undefined ? "" : `, ${formatRate(result.stats.tokensPerSecond)}`),
+        );
+        return result;
+      } catch (error) {
+        ctx.view.post({ type: "error", message: `Generation failed: ${describeError(error)}` });
+        throw error;
+      } finally {
+        listening.dispose();
+      }
+    });
+  } catch (error) {
+    ctx.reportError("Generate", error);
+    return undefined;
+  }
+};
+
+export const compareCommand: CommandFactory = (ctx) => async (args: CompareArgs = {}): Promise<CompareResult | undefined> => {
+  const source = await promptFrom(ctx, args.prompt, "Prompt to compare the decoders on");
+  if (source === undefined) return undefined;
+  const methods = args.methods ?? (await pickMethods((ctx.loadedPair?.reference ?? null) !== null));
+  if (methods === undefined || methods.length === 0) return undefined;
+  const settings = ctx.config.settings;
+  try {
+    return await ctx.withProgress(`AAD: comparing ${methods.join(", ")}`, async (token, progress) => {
+      await loadWithMessage(ctx, token, progress);
+      progress.report({ message: methods.join(", ") });
+      ctx.view.show();
+      ctx.view.post({
+        type: "reset",
+        title: excerpt(source.prompt),
+        method: methods.join(" · "),
+        mode: "compare",
+        columns: methods.map((method) => ({ id: method, method, label: method })),
+      });
+      const client = await ctx.daemon.client();
+      const partialResultToken = randomUUID();
+      const shown = new Set<string>();
+      const show = (entry: CompareEntry): void => {
+        if (shown.has(entry.method)) return;
+        shown.add(entry.method);
+        progress.report({ message: `${shown.size}/${methods.length} done` });
+        if (entry.result === undefined) {
+          ctx.log.warn(`compare: ${entry.method} skipped: ${entry.skipped}`);
+          void vscode.window.showWarningMessage(`AAD: ${entry.method} was skipped: ${entry.skipped}`);
+          return;
+        }
+        ctx.view.post({ type: "tokens", column: entry.method, entries: entry.result.tokens });
+        ctx.view.post({ type: "done", column: entry.method, stats: entry.result.stats });
+      };
+      const listening = client.onProgress(compareProgress, partialResultToken, show);
+      try {
+        const result = await ctx.daemon.request(
+          compare,
+          { ...promptParams(ctx, source.prompt), methods, alpha: settings.alpha, maxTokens: args.maxTokens ?? settings.maxTokens, partialResultToken },
+          token,
+        );
+        for (const entry of result.results) show(entry);
+        const last = result.results.filter((entry) => entry.result !== undefined).at(-1)?.result;
+        if (last !== undefined) ctx.recordSpeed(last.stats.tokensPerSecond);
+        return result;
+      } catch (error) {
+        ctx.view.post({ type: "error", message: `Comparison failed: ${describeError(error)}` });
+        throw error;
+      } finally {
+        listening.dispose();
+      }
+    });
+  } catch (error) {
+    ctx.reportError("Compare Decoders", error);
+    return undefined;
+  }
+};
+
+export const explainSelectionCommand: CommandFactory = (ctx) => async (args: ExplainArgs = {}): Promise<ScoreResult | undefined> => {
+  const editor = vscode.window.activeTextEditor;
+  const response = args.response ?? (editor !== undefined && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : undefined);
+  if (response === undefined || response === "") {
+    void vscode.window.showInformationMessage("AAD: select the text to explain first.");
+    return undefined;
+  }
+  let prompt = args.prompt;
+  let raw = args.raw ?? ctx.config.settings.promptMode === "raw";
+  if (prompt === undefined && raw) {
+    prompt = editor === undefined ? "" : textBefore(editor.document, editor.selection.start, EXPLAIN_CONTEXT_CHARS);
+  }
+  if (prompt === undefined) {
+    prompt = await vscode.window.showInputBox({
+      title: "AAD: Explain Selection",
+      prompt: "The prompt the selected text answers (leave empty to score it as a continuation of the text before it)",
+      value: ctx.lastPrompt,
+    });
+    if (prompt === undefined) return undefined;
+    if (prompt === "") {
+      raw = true;
+      prompt = editor === undefined ? "" : textBefore(editor.document, editor.selection.start, EXPLAIN_CONTEXT_CHARS);
+    } else ctx.lastPrompt = prompt;
+  }
+  const promptText = prompt;
+  try {
+    return await ctx.withProgress("AAD: explaining the selection", async (token, progress) => {
+      await loadWithMessage(ctx, token, progress);
+      ctx.view.show();
+      ctx.view.post({ type: "reset", title: `Explain: ${excerpt(response)}`, method: "teacher-forced", mode: "single" });
+      const result = await ctx.daemon.request(
+        score,
+        { ...(raw ? { prompt: promptText, raw: true } : { prompt: promptText }), response, alpha: ctx.config.settings.alpha },
+        token,
+      );
+      ctx.view.post({ type: "tokens", column: SINGLE_COLUMN, entries: result.tokens });
+      ctx.view.post({ type: "done", column: SINGLE_COLUMN, stats: result.stats });
+      return result;
+    });
+  } catch (error) {
+    ctx.reportError("Explain Selection", error);
+    return undefined;
+  }
+};
+
+export const selectModelPairCommand: CommandFactory = (ctx) => async (args?: SelectPairArgs): Promise<PairInfo | undefined> => {
+  const chosen = args ?? (await pickPairFiles());
+  if (chosen === undefined) return undefined;
+  if (chosen === "built-in") {
+    await writePairSettings(ctx, { sft: "", dpo: "", dpoLora: "" });
+    return validateAndKeep(ctx, resolveModelPair({ sft: "", dpo: "", dpoLora: "" }, ctx.config.extensionRoot).pair, false);
+  }
+  const pair: ModelPair =
+    chosen.dpoLora !== undefined
+      ? { sft: chosen.sft, dpoLora: chosen.dpoLora, builtIn: false, label: "selected pair" }
+      : { sft: chosen.sft, dpo: chosen.dpo ?? "", builtIn: false, label: "selected pair" };
+  for (const file of [pair.sft, pair.dpo, pair.dpoLora]) {
+    if (file !== undefined && !existsSync(file)) {
+      void vscode.window.showErrorMessage(`AAD: ${file} does not exist.`);
+      return undefined;
+    }
+  }
+  return validateAndKeep(ctx, pair, true);
+};
+
+export const generatePreferencePairsCommand: CommandFactory = (ctx) => (): Promise<undefined> => {
+  const available = ctx.daemon.capabilities?.requests.includes(PREFERENCE_PAIRS_METHOD) ?? false;
+  // The daemon announces its methods; until one offers aad/pairs there is nothing to call.
+  void vscode.window.showInformationMessage(
+    available
+      ? "AAD: Generate Preference Pairs is offered by this daemon, but this version of the extension cannot drive it yet."
+      : "AAD: Generate Preference Pairs is not available yet: the daemon has no aad/pairs method.",
+  );
+  ctx.log.info(`generate preference pairs: ${available ? "daemon offers aad/pairs; client support pending" : "not available yet"}`);
+  return Promise.resolve(undefined);
+};
+
+export const showStatusCommand: CommandFactory = (ctx) => async (args: StatusArgs = {}): Promise<StatusResult | undefined> => {
+  try {
+    const result = await ctx.daemon.request0(status);
+    const state = ctx.daemon.state;
+    const transport = state.kind === "running" ? state.transport : undefined;
+    const lines = [
+      `daemon pid ${result.pid}, up ${Math.round(result.uptimeMs / 1000)} s, protocol ${result.protocolVersion}, over ${result.transport}${result.socketPath === null ? "" : ` ${result.socketPath}`}`,
+      transport === undefined ? "" : `this window: ${transport.spawned ? "started it" : "attached to it"}${transport.logFile === null ? "" : `, its log: ${transport.logFile}`}`,
+      result.pair === null
+        ? "no pair loaded"
+        : `pair: ${result.pair.sft.path} + ${result.pair.dpo.path} (${result.pair.architecture}, vocabulary ${result.pair.vocabularySize}, context ${result.pair.contextSize}, ${formatBytes(result.pair.memoryBytes)})`,
+      result.loading === null ? "" : `loading: ${JSON.stringify(result.loading)}`,
+      `queue: ${result.queue.depth}/${result.queue.capacity}${result.queue.running === null ? "" : `, running ${result.queue.running.method} (${result.queue.running.class}) for ${result.queue.running.elapsedMs} ms`}`,
+      `recent speed: ${result.recentTokensPerSecond === null ? "—" : formatRate(result.recentTokensPerSecond)}, ${result.tokensGenerated} tokens generated, ${result.clients} client(s), memory ${formatBytes(result.rssBytes)}`,
+    ].filter((line) => line !== "");
+    for (const line of lines) ctx.log.info(`status: ${line}`);
+    if (!args.quiet) {
+      const summary = `AAD daemon (pid ${result.pid}): ${result.pair === null ? "no pair loaded" : "pair loaded"}; ${result.recentTokensPerSecond === null ? "idle" : formatRate(result.recentTokensPerSecond)}; ${result.clients} client(s).`;
+      void vscode.window.showInformationMessage(summary, "Show Log", "Restart Daemon").then((choice) => {
+        if (choice === "Show Log") ctx.log.show();
+        if (choice === "Restart Daemon") void vscode.commands.executeCommand("aad.restartDaemon");
+      });
+    }
+    return result;
+  } catch (error) {
+    ctx.reportError("Daemon status", error);
+    return undefined;
+  }
+};
+
+export const restartDaemonCommand: CommandFactory = (ctx) => async (): Promise<StatusResult | undefined> => {
+  try {
+    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: "AAD: restarting the daemon" }, async () => {
+      await ctx.daemon.restart();
+      const result = await ctx.daemon.request0(status);
+      ctx.log.info(`daemon restarted: pid ${result.pid}`);
+      return result;
+    });
+  } catch (error) {
+    ctx.reportError("Restart Daemon", error);
+    return undefined;
+  }
+};
+
+export const toggleInlineCompletionsCommand: CommandFactory = (ctx) => async (): Promise<boolean> => {
+  const enabled = !ctx.config.settings.inline.enabled;
+  await ctx.config.update(SETTING_KEYS.inlineEnabled, enabled);
+  void vscode.window.showInformationMessage(`AAD inline completions ${enabled ? "on" : "off"}.`);
+  return enabled;
+};
+
+export const COMMANDS: Readonly<Record<string, CommandFactory>> = {
+  "aad.generate": generateCommand,
+  "aad.compare": compareCommand,
+  "aad.explainSelection": explainSelectionCommand,
+  "aad.selectModelPair": selectModelPairCommand,
+  "aad.generatePreferencePairs": generatePreferencePairsCommand,
+  "aad.showStatus": showStatusCommand,
+  "aad.restartDaemon": restartDaemonCommand,
+  "aad.toggleInlineCompletions": toggleInlineCompletionsCommand,
+};
+
+// ---------------------------------------------------------------------------------------------
+
+interface PromptSource {
+  readonly prompt: string;
+  /** Where the prompt was selected, when it was. */
+  readonly editor?: vscode.TextEditor;
+  readonly selection?: vscode.Selection;
+}
+
+/** The prompt: given, else the selection, else asked for (offering the last one). */
+async function promptFrom(ctx: Ctx, given: string | undefined, title: string): Promise<PromptSource | undefined> {
+  if (given !== undefined) return { prompt: given };
+  const editor = vscode.window.activeTextEditor;
+  if (editor !== undefined && !editor.selection.isEmpty) {
+    const prompt = editor.document.getText(editor.selection);
+    ctx.lastPrompt = prompt;
+    return { prompt, editor, selection: editor.selection };
+  }
+  const prompt = await vscode.window.showInputBox({ title: `AAD: ${title}`, prompt: title, value: ctx.lastPrompt, ignoreFocusOut: true });
+  if (prompt === undefined || prompt.trim() === "") return undefined;
+  ctx.lastPrompt = prompt;
+  return { prompt };
+}
+
+function promptParams(ctx: Ctx, prompt: string): { prompt: string; raw?: boolean } {
+  return ctx.config.settings.promptMode === "raw" ? { prompt, raw: true } : { prompt };
+}
+
+async function loadWithMessage(ctx: Ctx, token: vscode.CancellationToken, progress: vscode.Progress<{ message?: string }>): Promise<PairInfo> {
+  if (ctx.loadedPair === undefined) progress.report({ message: `loading ${ctx.config.modelPair().pair.label} pair…` });
+  return ctx.ensurePair(token);
+}
+
+/** Posts the entries a stream did not deliver (a daemon may send its last tokens only in the result). */
+function postRest(ctx: Ctx, column: string, tokens: readonly TraceEntry[], streamed: number): void {
+  if (tokens.length > streamed) ctx.view.post({ type: "tokens", column, entries: tokens.slice(streamed) });
+}
+
+async function pickMethods(withReference: boolean): Promise<MethodName[] | undefined> {
+  // cd needs a reference model; a pair loaded without one would only skip it.
+  const offered = METHOD_NAMES.filter((method) => method !== "cd" || withReference);
+  const picked = await vscode.window.showQuickPick(
+    offered.map((method) => ({ label: method, picked: DEFAULT_COMPARE.includes(method) })),
+    { canPickMany: true, title: "AAD: Compare Decoders", placeHolder: "Methods to run side by side" },
+  );
+  return picked?.map((item) => item.label);
+}
+
+async function pickPairFiles(): Promise<SelectPairArgs | "built-in" | undefined> {
+  const kind = await vscode.window.showQuickPick(
+    [
+      { label: "SFT model + DPO model", id: "full" as const, detail: "Two GGUF files with the same vocabulary" },
+      { label: "SFT model + DPO LoRA adapter", id: "lora" as const, detail: "A base GGUF and the DPO update as a GGUF LoRA adapter" },
+      { label: "Built-in pair", id: "built-in" as const, detail: "The tiny pair shipped with the extension" },
+    ],
+    { title: "AAD: Select Model Pair" },
+  );
+  if (kind === undefined) return undefined;
+  if (kind.id === "built-in") return "built-in";
+  const pickFile = async (what: string): Promise<string | undefined> =>
+    (await vscode.window.showOpenDialog({ title: `AAD: choose the ${what}`, openLabel: `Use as ${what}`, canSelectMany: false, filters: { GGUF: ["gguf"] } }))?.[0]?.fsPath;
+  const sft = await pickFile("SFT model");
+  if (sft === undefined) return undefined;
+  const dpo = await pickFile(kind.id === "lora" ? "DPO LoRA adapter" : "DPO model");
+  if (dpo === undefined) return undefined;
+  return kind.id === "lora" ? { sft, dpoLora: dpo } : { sft, dpo };
+}
+
+/** Loads the pair (which validates it in the daemon) and, only then, writes it to the settings. */
+async function validateAndKeep(ctx: Ctx, pair: ModelPair, write: boolean): Promise<PairInfo | undefined> {
+  try {
+    const info = await ctx.withProgress("AAD: checking the model pair", (token) => ctx.loadPair(pair, token));
+    if (write) await writePairSettings(ctx, { sft: pair.sft, dpo: pair.dpo ?? "", dpoLora: pair.dpoLora ?? "" });
+    await ctx.ensurePair();
+    void vscode.window.showInformationMessage(
+      `AAD: model pair ready (${info.architecture}, vocabulary ${info.vocabularySize}, ${formatBytes(info.memoryBytes)}, loaded in ${info.loadMs} ms).`,
+    );
+    return info;
+  } catch (error) {
+    ctx.reportError("Select Model Pair", error);
+    return undefined;
+  }
+}
+
+async function writePairSettings(ctx: Ctx, models: { sft: string; dpo: string; dpoLora: string }): Promise<void> {
+  // Model paths are machine-scoped: they live in the user's settings, never a workspace's.
+  const section = vscode.workspace.getConfiguration("aad");
+  const value = (path: string): string | undefined => (path === "" ? undefined : path);
+  await section.update(SETTING_KEYS.sft, value(models.sft), vscode.ConfigurationTarget.Global);
+  await section.update(SETTING_KEYS.dpo, value(models.dpo), vscode.ConfigurationTarget.Global);
+  await section.update(SETTING_KEYS.dpoLora, value(models.dpoLora), vscode.ConfigurationTarget.Global);
+  ctx.log.info(`settings: model pair set to ${JSON.stringify(models)}`);
+}
+
+/** Appends streamed text to an editor: after the selected prompt, or in a new untitled document. */
+class EditorSink {
+  #offset: number;
+  #chain: Thenable<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly document: vscode.TextDocument,
+    offset: number,
+  ) {
+    this.#offset = offset;
+  }
+
+  static async open(source: PromptSource): Promise<EditorSink> {
+    if (source.editor !== undefined && source.selection !== undefined) {
+      const { document } = source.editor;
+      const end = source.selection.end;
+      const sink = new EditorSink(document, document.offsetAt(end));
+      sink.append("\n");
+      return sink;
+    }
+    const document = await vscode.workspace.openTextDocument({ language: "markdown", content: "" });
+    await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.One, preview: false });
+    return new EditorSink(document, 0);
+  }
+
+  append(text: string): void {
+    if (text === "") return;
+    this.#chain = this.#chain.then(async () => {
+      const edit = new vscode.WorkspaceEdit();
+      edit.insert(this.document.uri, this.document.positionAt(this.#offset), text);
+      if (await vscode.workspace.applyEdit(edit)) this.#offset += text.length;
+    });
+  }
+
+  flushed(): Promise<void> {
+    return Promise.resolve(this.#chain).then(() => undefined);
+  }
+}
+
+function textBefore(document: vscode.TextDocument, position: vscode.Position, chars: number): string {
+  const offset = document.offsetAt(position);
+  return document.getText(new vscode.Range(document.positionAt(Math.max(0, offset - chars)), position));
+}
+
+function excerpt(text: string, length = 80): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length <= length ? line : `${line.slice(0, length - 1)}…`;
+}
+
+function pairName(pair: PairInfo): string {
+  return pair.dpo.name ?? pair.dpo.path.split(/[\\/]/).at(-1) ?? pair.dpo.path;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GiB`;
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  return `${Math.round(bytes / 1024)} KiB`;
+}

@@ -1,0 +1,113 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DEFAULT_SETTINGS, expandPath, parseSettings, resolveModelPair, samePair, type SettingKey } from "../../client/src/settings.ts";
+
+const reader = (values: Partial<Record<SettingKey, unknown>>) => (key: SettingKey): unknown => values[key];
+
+test("no settings at all give the defaults and no problems", () => {
+  const { settings, problems } = parseSettings(reader({}));
+  assert.deepEqual(settings, DEFAULT_SETTINGS);
+  assert.deepEqual(problems, []);
+});
+
+test("valid values are taken as they are", () => {
+  const { settings, problems } = parseSettings(
+    reader({
+      alpha: 0.25,
+      maxTokens: 64,
+      method: "eft",
+      contextSize: 2048,
+      gpuLayers: "max",
+      promptMode: "raw",
+      "generate.intoEditor": true,
+      "inline.enabled": true,
+      "inline.method": "greedy-dpo",
+      "inline.maxTokens": 16,
+      "inline.debounceMs": 0,
+      "daemon.connection": "private",
+      "daemon.socketPath": " /tmp/x.sock ",
+    }),
+  );
+  assert.deepEqual(problems, []);
+  assert.equal(settings.alpha, 0.25);
+  assert.equal(settings.maxTokens, 64);
+  assert.equal(settings.method, "eft");
+  assert.equal(settings.contextSize, 2048);
+  assert.equal(settings.gpuLayers, "max");
+  assert.equal(settings.promptMode, "raw");
+  assert.equal(settings.generateIntoEditor, true);
+  assert.deepEqual(settings.inline, { enabled: true, method: "greedy-dpo", maxTokens: 16, debounceMs: 0 });
+  assert.deepEqual(settings.daemon, { connection: "private", socketPath: "/tmp/x.sock" });
+});
+
+test("an invalid value falls back to its default and names the setting", () => {
+  const { settings, problems } = parseSettings(reader({ alpha: 1.5, maxTokens: 2.5, method: "beam", gpuLayers: -1, "inline.enabled": "yes" }));
+  assert.equal(settings.alpha, DEFAULT_SETTINGS.alpha);
+  assert.equal(settings.maxTokens, DEFAULT_SETTINGS.maxTokens);
+  assert.equal(settings.method, DEFAULT_SETTINGS.method);
+  assert.equal(settings.gpuLayers, DEFAULT_SETTINGS.gpuLayers);
+  assert.equal(settings.inline.enabled, false);
+  assert.deepEqual(
+    problems.map((p) => p.key),
+    ["alpha", "maxTokens", "method", "gpuLayers", "inline.enabled"],
+  );
+  assert.match(problems[2]!.message, /aad\.method must be one of aad, greedy-dpo/);
+});
+
+test("best-of-n is a method for commands but not for inline completion", () => {
+  assert.equal(parseSettings(reader({ method: "best-of-n" })).settings.method, "best-of-n");
+  const inline = parseSettings(reader({ "inline.method": "best-of-n" }));
+  assert.equal(inline.settings.inline.method, "aad");
+  assert.equal(inline.problems.length, 1);
+});
+
+test("token limits follow the daemon's", () => {
+  assert.equal(parseSettings(reader({ maxTokens: 4096 })).problems.length, 0);
+  assert.equal(parseSettings(reader({ maxTokens: 4097 })).problems.length, 1);
+  assert.equal(parseSettings(reader({ "inline.maxTokens": 257 })).problems.length, 1);
+  assert.equal(parseSettings(reader({ maxTokens: 0 })).problems.length, 1);
+});
+
+test("without model settings the built-in pair in the extension folder is used", () => {
+  const { pair, problems } = resolveModelPair(DEFAULT_SETTINGS.models, "/ext");
+  assert.deepEqual(problems, []);
+  assert.deepEqual(pair, { sft: "/ext/models/sft.gguf", dpo: "/ext/models/dpo.gguf", builtIn: true, label: "built-in" });
+});
+
+test("a complete user pair is used, named by its DPO file", () => {
+  const { pair, problems } = resolveModelPair({ sft: "/m/sft.gguf", dpo: "/m/dpo-q4.gguf", dpoLora: "" }, "/ext");
+  assert.deepEqual(problems, []);
+  assert.deepEqual(pair, { sft: "/m/sft.gguf", dpo: "/m/dpo-q4.gguf", builtIn: false, label: "dpo-q4.gguf" });
+});
+
+test("a LoRA pair names the adapter", () => {
+  const { pair } = resolveModelPair({ sft: "/m/base.gguf", dpo: "", dpoLora: "/m/dpo-lora.gguf" }, "/ext");
+  assert.deepEqual(pair, { sft: "/m/base.gguf", dpoLora: "/m/dpo-lora.gguf", builtIn: false, label: "dpo-lora.gguf (LoRA)" });
+});
+
+test("an incomplete, ambiguous or relative user pair falls back to the built-in one and says why", () => {
+  for (const models of [
+    { sft: "/m/sft.gguf", dpo: "", dpoLora: "" },
+    { sft: "", dpo: "/m/dpo.gguf", dpoLora: "" },
+    { sft: "/m/sft.gguf", dpo: "/m/dpo.gguf", dpoLora: "/m/lora.gguf" },
+    { sft: "models/sft.gguf", dpo: "/m/dpo.gguf", dpoLora: "" },
+  ]) {
+    const { pair, problems } = resolveModelPair(models, "/ext");
+    assert.equal(pair.builtIn, true, JSON.stringify(models));
+    assert.ok(problems.length > 0);
+    assert.match(problems[0]!, /using the built-in pair/);
+  }
+});
+
+test("a leading ~ means the home folder", () => {
+  assert.equal(expandPath("~/models/a.gguf", "/home/u"), "/home/u/models/a.gguf");
+  assert.equal(expandPath("~", "/home/u"), "/home/u");
+  assert.equal(expandPath("/abs/~x", "/home/u"), "/abs/~x");
+  const { pair } = resolveModelPair({ sft: "~/s.gguf", dpo: "~/d.gguf", dpoLora: "" }, "/ext");
+  assert.equal(pair.builtIn, false);
+});
+
+test("pairs are the same when they name the same files", () => {
+  assert.ok(samePair({ sft: "/a", dpo: "/b" }, { sft: "/a", dpo: "/b", dpoLora: undefined }));
+  assert.ok(!samePair({ sft: "/a", dpo: "/b" }, { sft: "/a", dpoLora: "/b" }));
+});

@@ -1,0 +1,241 @@
+/**
+ * Extension-host tests: run inside a real VS Code (code-server) by its extensionTestsPath hook,
+ * with the full `vscode` API, against the installed extension and a real daemon on the built-in
+ * pair. vscode.test.ts bundles this file (CommonJS, `vscode` external) and starts it.
+ *
+ * VS Code calls `run()` and exits with 0 when it resolves, 1 when it rejects. Each test's outcome
+ * is also written as JSON to $AAD_E2E_HOST_RESULTS, which the outer test reads.
+ */
+import { strict as assert } from "node:assert";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as vscode from "vscode";
+import type { CompareResult, GenerateResult, PairInfo, ScoreResult, StatusResult } from "../../../server/src/protocol/protocol.ts";
+
+const EXTENSION_ID = "aad-tools.aad";
+const PROMPT = "Beginner here. How do I reverse a list in Python?";
+const COMMANDS = [
+  "aad.generate",
+  "aad.compare",
+  "aad.explainSelection",
+  "aad.selectModelPair",
+  "aad.generatePreferencePairs",
+  "aad.showStatus",
+  "aad.restartDaemon",
+  "aad.toggleInlineCompletions",
+];
+
+interface Outcome {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly ms: number;
+  readonly error?: string;
+}
+
+const cases: { name: string; run: () => Promise<void> }[] = [];
+function test(name: string, run: () => Promise<void>): void {
+  cases.push({ name, run });
+}
+
+async function command<T>(id: string, ...args: unknown[]): Promise<T> {
+  return vscode.commands.executeCommand<T>(id, ...args);
+}
+
+async function status(): Promise<StatusResult> {
+  const result = await command<StatusResult | undefined>("aad.showStatus", { quiet: true });
+  assert.ok(result, "aad.showStatus returned nothing");
+  return result;
+}
+
+async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string | undefined;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? "" : ` (last error: ${last})`}`);
+}
+
+function extensionPath(): string {
+  const extension = vscode.extensions.getExtension(EXTENSION_ID);
+  assert.ok(extension, `${EXTENSION_ID} is not installed`);
+  return extension.extensionPath;
+}
+
+test("the extension activates and registers every command", async () => {
+  await vscode.extensions.getExtension(EXTENSION_ID)?.activate();
+  const registered = new Set(await vscode.commands.getCommands(true));
+  for (const id of COMMANDS) assert.ok(registered.has(id), `${id} is not registered`);
+});
+
+test("the built-in pair ships in the extension folder", () => {
+  for (const file of ["sft.gguf", "dpo.gguf"]) assert.ok(existsSync(join(extensionPath(), "models", file)), `models/${file} is missing`);
+  assert.ok(existsSync(join(extensionPath(), "dist", "server", "aad.js")), "the bundled daemon is missing");
+  return Promise.resolve();
+});
+
+test("Show Daemon Status reaches a daemon on the shared socket", async () => {
+  const result = await status();
+  assert.equal(result.protocolVersion, 1);
+  assert.equal(result.transport, "socket");
+  assert.equal(result.socketPath, process.env.AAD_E2E_SOCKET);
+  assert.ok(result.pid > 0);
+});
+
+test("Generate streams a response from the built-in pair", async () => {
+  const result = await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 12 });
+  assert.ok(result, "aad.generate returned nothing (see the AAD output channel)");
+  assert.equal(result.method, "aad");
+  assert.ok(result.tokens.length > 0, "no tokens");
+  assert.equal(result.stats.tokens, result.tokens.length);
+  assert.equal(result.text, result.tokens.map((token) => token.piece).join(""));
+  assert.ok(result.tokens.some((token) => token.advantage !== null), "no token has an advantage");
+  const after = await status();
+  assert.ok(after.pair !== null, "the daemon holds no pair after generating");
+  assert.match(after.pair.sft.path, /models[\\/]sft\.gguf$/);
+});
+
+test("Generate with another method returns that method's response", async () => {
+  const result = await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, method: "greedy-dpo", maxTokens: 8 });
+  assert.ok(result);
+  assert.equal(result.method, "greedy-dpo");
+  assert.ok(result.tokens.every((token) => token.dpoRank === 1), "greedy-dpo picked a token that is not the DPO argmax");
+});
+
+test("Compare Decoders returns one response per method", async () => {
+  const result = await command<CompareResult | undefined>("aad.compare", { prompt: PROMPT, methods: ["aad", "greedy-dpo", "greedy-sft"], maxTokens: 8 });
+  assert.ok(result);
+  assert.deepEqual(
+    result.results.map((entry) => entry.method),
+    ["aad", "greedy-dpo", "greedy-sft"],
+  );
+  for (const entry of result.results) assert.ok(entry.result !== undefined && entry.result.tokens.length > 0, `${entry.method} gave no tokens`);
+});
+
+test("Explain Selection scores the selected text token by token", async () => {
+  const response = "Use reversed(items) or items[::-1].";
+  const document = await vscode.workspace.openTextDocument({ language: "markdown", content: `${response}\n` });
+  const editor = await vscode.window.showTextDocument(document);
+  editor.selection = new vscode.Selection(0, 0, 0, response.length);
+  const result = await command<ScoreResult | undefined>("aad.explainSelection", { prompt: PROMPT });
+  assert.ok(result);
+  // The tokenizer may render the first piece with the word-start space SentencePiece adds.
+  assert.equal(result.text.trimStart(), response);
+  assert.ok(result.tokens.length > 1);
+  assert.ok(result.tokens.every((token) => token.logprobDpo !== null && token.logprobSft !== null), "teacher-forced tokens lack log-probabilities");
+  await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+});
+
+test("Select Model Pair validates a pair through the daemon", async () => {
+  const models = join(extensionPath(), "models");
+  const info = await command<PairInfo | undefined>("aad.selectModelPair", { sft: join(models, "sft.gguf"), dpo: join(models, "dpo.gguf") });
+  assert.ok(info, "a valid pair was refused");
+  assert.ok(info.vocabularySize > 0);
+  const settings = vscode.workspace.getConfiguration("aad");
+  assert.equal(settings.get("models.sft"), join(models, "sft.gguf"));
+  const refused = await command<PairInfo | undefined>("aad.selectModelPair", { sft: join(models, "sft.gguf"), dpo: join(models, "missing.gguf") });
+  assert.equal(refused, undefined, "a missing file was accepted");
+  assert.equal(settings.get("models.dpo"), join(models, "dpo.gguf"), "a refused pair replaced the settings");
+  // Back to the built-in pair (no settings), as a user without a pair of their own has it.
+  await settings.update("models.sft", undefined, vscode.ConfigurationTarget.Global);
+  await settings.update("models.dpo", undefined, vscode.ConfigurationTarget.Global);
+});
+
+test("Toggle Inline Completions flips the setting", async () => {
+  const before = vscode.workspace.getConfiguration("aad").get<boolean>("inline.enabled");
+  const after = await command<boolean>("aad.toggleInlineCompletions");
+  assert.equal(after, !before);
+  assert.equal(vscode.workspace.getConfiguration("aad").get<boolean>("inline.enabled"), after);
+  assert.equal(await command<boolean>("aad.toggleInlineCompletions"), before);
+});
+
+test("Generate Preference Pairs answers that it is not available yet", async () => {
+  assert.equal(await command("aad.generatePreferencePairs"), undefined);
+});
+
+async function setMachineSetting(key: string, value: unknown): Promise<void> {
+  // Machine-scoped: in code-server (a remote window) Global writes the machine's settings.
+  await vscode.workspace.getConfiguration("aad").update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+test("a private daemon over stdio serves the window when asked for one", async () => {
+  await setMachineSetting("daemon.connection", "private");
+  try {
+    const result = await eventually("a private daemon", 30_000, async () => {
+      const current = await status();
+      return current.transport === "stdio" ? current : undefined;
+    });
+    assert.equal(result.socketPath, null);
+    const generated = await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 4 });
+    assert.ok(generated && generated.tokens.length > 0, "the private daemon generated nothing");
+  } finally {
+    await setMachineSetting("daemon.connection", undefined);
+  }
+  await eventually("the shared daemon again", 30_000, async () => ((await status()).transport === "socket" ? true : undefined));
+});
+
+test("when the shared daemon cannot be started, a private one takes over", async () => {
+  // A socket path under a file: no daemon can listen there.
+  await setMachineSetting("daemon.socketPath", join(extensionPath(), "package.json", "aad.sock"));
+  try {
+    const result = await eventually("the fallback daemon", 30_000, async () => {
+      const current = await status();
+      return current.transport === "stdio" ? current : undefined;
+    });
+    assert.equal(result.transport, "stdio");
+  } finally {
+    await setMachineSetting("daemon.socketPath", process.env.AAD_E2E_SOCKET);
+  }
+  await eventually("the shared daemon again", 30_000, async () => ((await status()).socketPath === process.env.AAD_E2E_SOCKET ? true : undefined));
+});
+
+test("Restart Daemon replaces the daemon process", async () => {
+  const before = await status();
+  const restarted = await command<StatusResult | undefined>("aad.restartDaemon");
+  assert.ok(restarted, "aad.restartDaemon returned nothing");
+  assert.notEqual(restarted.pid, before.pid);
+  const result = await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 4 });
+  assert.ok(result && result.tokens.length > 0, "no generation after the restart");
+});
+
+test("a daemon that dies is restarted and the next command works", async () => {
+  const before = await status();
+  process.kill(before.pid, "SIGKILL");
+  const after = await eventually("a new daemon", 30_000, async () => {
+    const current = await status().catch(() => undefined);
+    return current !== undefined && current.pid !== before.pid ? current : undefined;
+  });
+  assert.notEqual(after.pid, before.pid);
+  const result = await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 4 });
+  assert.ok(result && result.tokens.length > 0, "no generation after the daemon died");
+});
+
+export async function run(): Promise<void> {
+  const outcomes: Outcome[] = [];
+  for (const { name, run: body } of cases) {
+    const started = Date.now();
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        body(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("timed out after 120 s")), 120_000))),
+      ]).finally(() => clearTimeout(timer));
+      outcomes.push({ name, ok: true, ms: Date.now() - started });
+      console.log(`ok - ${name} (${Date.now() - started} ms)`);
+    } catch (error) {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      outcomes.push({ name, ok: false, ms: Date.now() - started, error: message });
+      console.log(`not ok - ${name}\n${message}`);
+    }
+  }
+  const resultsFile = process.env.AAD_E2E_HOST_RESULTS;
+  if (resultsFile !== undefined && resultsFile !== "") writeFileSync(resultsFile, JSON.stringify(outcomes, null, 2));
+  const failed = outcomes.filter((outcome) => !outcome.ok).length;
+  if (failed > 0) throw new Error(`${failed} of ${outcomes.length} extension-host tests failed`);
+}

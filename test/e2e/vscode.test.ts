@@ -1,0 +1,493 @@
+/**
+ * The extension in a real VS Code: code-server 4.100.3 (test/e2e/vscode, installed by
+ * test/e2e/setup.mjs) driven by Debian's Chromium through playwright-core, offline.
+ *
+ * 1. Package the extension with vsce (linux-x64) and install the .vsix into a fresh code-server.
+ * 2. UI: run "AAD: Generate" from the command palette on the built-in pair, wait for the
+ *    advantage view's webview and check what it shows; type in an editor and accept an inline
+ *    completion (ghost text, Tab).
+ * 3. Extension host: VS Code's extensionTestsPath runs host/suite.ts against the installed
+ *    extension and a real daemon.
+ *
+ * Outside CI a missing prerequisite (Chromium, the code-server install, the built-in models)
+ * skips the suite and says what is missing; with CI=true that is a failure.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from "vscode-jsonrpc/node";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..", "..");
+const codeServerEntry = join(here, "vscode", "node_modules", "code-server", "out", "node", "entry.js");
+const setupStamp = join(here, "vscode", "node_modules", ".aad-setup-stamp");
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const inCI = process.env.CI === "true" || process.env.CI === "1";
+const PROMPT = "Beginner here. How do I reverse a list in Python?";
+const EXTENSION_ID = "aad-tools.aad";
+
+/** Screenshots are kept in test-artifacts/e2e (git-ignored) for a person to look at. */
+const artifacts = join(root, "test-artifacts", "e2e");
+function artifact(name: string): string {
+  mkdirSync(artifacts, { recursive: true });
+  return join(artifacts, name);
+}
+
+const timings: Record<string, number> = {};
+async function timed<T>(phase: string, work: () => Promise<T> | T): Promise<T> {
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    timings[phase] = Math.round(performance.now() - started);
+    console.log(`# e2e ${phase}: ${(timings[phase] / 1000).toFixed(1)} s`);
+  }
+}
+
+function missingPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (!existsSync(chromiumPath)) missing.push(`Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+  if (!existsSync(codeServerEntry) || !existsSync(setupStamp)) missing.push("code-server 4.100.3 (node test/e2e/setup.mjs; needs apt-get install -y libkrb5-dev)");
+  for (const model of ["models/sft.gguf", "models/dpo.gguf"]) if (!existsSync(join(root, model))) missing.push(`the built-in pair: ${model} (npm run forge)`);
+  for (const built of ["dist/client/extension.cjs", "dist/server/aad.js", "dist/media/advantage-view.js"]) if (!existsSync(join(root, built))) missing.push(`${built} (npm run build)`);
+  return missing;
+}
+
+const missing = missingPrerequisites();
+const skip = missing.length > 0 && !inCI ? `missing prerequisites: ${missing.join("; ")}` : false;
+if (skip !== false) console.log(`# e2e skipped — ${skip}`);
+
+interface Run {
+  readonly dir: string;
+  readonly userData: string;
+  readonly extensions: string;
+  readonly workspace: string;
+  readonly socket: string;
+  readonly port: number;
+  readonly hostResults: string;
+  server?: ChildProcess;
+  serverLog: string[];
+  browser?: Browser;
+  /** The UI tests' page, shared: the inline test continues in the workbench the first opened. */
+  page?: Page | undefined;
+  extensionDir?: string;
+}
+
+let run: Run | undefined;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolvePort(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function codeServerArgs(r: Run): string[] {
+  return ["--user-data-dir", r.userData, "--extensions-dir", r.extensions];
+}
+
+function codeServerEnv(r: Run): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    XDG_CONFIG_HOME: join(r.dir, "cfg"),
+    XDG_DATA_HOME: join(r.dir, "data"),
+    // The daemon's default socket then lies in this run's folder, never a user's.
+    XDG_RUNTIME_DIR: join(r.dir, "xdg"),
+    AAD_E2E_SOCKET: r.socket,
+    AAD_E2E_HOST_RESULTS: r.hostResults,
+  };
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function startCodeServer(r: Run): Promise<void> {
+  const server = spawn(
+    process.execPath,
+    [codeServerEntry, "--auth", "none", "--bind-addr", `127.0.0.1:${r.port}`, ...codeServerArgs(r), "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override", r.workspace],
+    { env: codeServerEnv(r), stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  r.server = server;
+  const keep = (chunk: Buffer): void => {
+    r.serverLog.push(...chunk.toString("utf8").split("\n").filter((line) => line.trim() !== ""));
+    r.serverLog.splice(0, Math.max(0, r.serverLog.length - 400));
+  };
+  server.stdout.on("data", keep);
+  server.stderr.on("data", keep);
+  await waitFor("code-server /healthz", 60_000, async () => {
+    if (server.exitCode !== null) throw new Error(`code-server exited with ${server.exitCode}:\n${r.serverLog.slice(-20).join("\n")}`);
+    try {
+      const response = await fetch(`http://127.0.0.1:${r.port}/healthz`);
+      return response.ok ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+async function launchBrowser(r: Run): Promise<Browser> {
+  const home = join(r.dir, "browser-home");
+  mkdirSync(home, { recursive: true });
+  r.browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, ".config") },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  return r.browser;
+}
+
+/** Runs a command from the palette. The palette snapshots commands when it opens: retry until ours is listed. */
+async function runCommand(page: Page, title: string): Promise<void> {
+  const input = page.locator(".quick-input-widget .quick-input-box input");
+  const row = page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first();
+  await waitFor(`the palette to list "${title}"`, 60_000, async () => {
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("F1");
+    await input.waitFor({ state: "visible", timeout: 5000 });
+    await input.fill(`>${title}`);
+    try {
+      await row.waitFor({ state: "visible", timeout: 3000 });
+      return true;
+    } catch {
+      return undefined;
+    }
+  });
+  await page.keyboard.press("Enter");
+}
+
+function advantageView(page: Page): FrameLocator {
+  return page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+}
+
+/** The daemons started for this run listen on its socket; ask the live one for its pid, then end it. */
+async function stopDaemon(socketPath: string): Promise<void> {
+  if (!existsSync(socketPath)) return;
+  const pid = await new Promise<number | undefined>((resolvePid) => {
+    const socket = connect(socketPath);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolvePid(undefined);
+    }, 5000);
+    socket.once("error", () => {
+      clearTimeout(timer);
+      resolvePid(undefined);
+    });
+    socket.once("connect", () => {
+      const connection = createMessageConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket));
+      connection.listen();
+      connection
+        .sendRequest<{ pid: number }>("aad/status")
+        .then((status) => resolvePid(status.pid), () => resolvePid(undefined))
+        .finally(() => {
+          clearTimeout(timer);
+          connection.dispose();
+          socket.destroy();
+        });
+    });
+  });
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, "SIGTERM");
+    await waitFor(`daemon ${pid} to exit`, 5000, () => (existsSync(`/proc/${pid}`) ? undefined : true));
+  } catch {
+    // Gone already, or stopStrayDaemons gets it.
+  }
+}
+
+async function stopCodeServer(r: Run): Promise<void> {
+  const server = r.server;
+  if (server?.pid === undefined || server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((resolveExit) => server.once("exit", resolveExit));
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      process.kill(-server.pid!, name);
+    } catch {
+      // Already gone.
+    }
+  };
+  signal("SIGTERM");
+  const stopped = await Promise.race([exited.then(() => true), new Promise((r2) => setTimeout(() => r2(false), 5000).unref())]);
+  if (!stopped) signal("SIGKILL");
+  server.stdout?.destroy();
+  server.stderr?.destroy();
+}
+
+/** Daemons of this run that are still alive (one the tests orphaned): found by this run's folder in their command line, ended by pid. */
+function stopStrayDaemons(runDir: string): void {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let commandLine: string;
+    try {
+      commandLine = readFileSync(join("/proc", entry, "cmdline"), "utf8");
+    } catch {
+      continue;
+    }
+    const args = commandLine.split("\0");
+    if (args.some((arg) => arg.startsWith(`${runDir}/`) && arg.endsWith("aad.js")) && args.includes("serve")) {
+      console.log(`# e2e: ending a daemon left running (pid ${entry})`);
+      try {
+        process.kill(Number(entry), "SIGTERM");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+}
+
+before(async () => {
+  if (skip !== false) return;
+  if (missing.length > 0) throw new Error(`CI=true and the e2e prerequisites are missing: ${missing.join("; ")}`);
+  // A short path: Unix socket paths are limited to 107 bytes.
+  const dir = mkdtempSync(join(tmpdir(), "aad-e2e-"));
+  run = {
+    dir,
+    userData: join(dir, "ud"),
+    extensions: join(dir, "ext"),
+    workspace: join(dir, "ws"),
+    socket: join(dir, "d", "aad.sock"),
+    port: await freePort(),
+    hostResults: join(dir, "host-results.json"),
+    serverLog: [],
+  };
+  const r = run;
+  for (const folder of [r.userData, r.extensions, r.workspace, join(r.userData, "User"), join(r.userData, "Machine"), join(dir, "xdg")]) {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+  }
+  // code-server is a remote window: machine-scoped settings come from the machine's settings file.
+  writeFileSync(join(r.userData, "Machine", "settings.json"), JSON.stringify({ "aad.daemon.socketPath": r.socket }, null, 2));
+  writeFileSync(join(r.workspace, "notes.md"), "# Notes\n\n");
+  writeFileSync(
+    join(r.userData, "User", "settings.json"),
+    JSON.stringify(
+      {
+        "aad.inline.enabled": true,
+        "aad.inline.debounceMs": 50,
+        "editor.inlineSuggest.enabled": true,
+        "security.workspace.trust.enabled": false,
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": false,
+        "workbench.welcomePage.walkthroughs.openOnInstall": false,
+        "extensions.autoUpdate": false,
+        "extensions.autoCheckUpdates": false,
+        "telemetry.telemetryLevel": "off",
+        "update.mode": "none",
+      },
+      null,
+      2,
+    ),
+  );
+
+  const vsix = join(dir, "aad-linux-x64.vsix");
+  await timed("package (vsce)", () => {
+    const result = spawnSync(
+      process.execPath,
+      [join(root, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", "linux-x64", "--no-rewrite-relative-links", "--skip-license", "--out", vsix],
+      { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
+    assert.equal(result.status, 0, `vsce package failed:\n${result.stdout}\n${result.stderr}`);
+  });
+  timings.vsixBytes = statSync(vsix).size;
+  console.log(`# e2e vsix: ${(statSync(vsix).size / 1e6).toFixed(1)} MB`);
+
+  await timed("install the vsix", () => {
+    const result = spawnSync(process.execPath, [codeServerEntry, ...codeServerArgs(r), "--install-extension", vsix], {
+      env: codeServerEnv(r),
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    assert.equal(result.status, 0, `code-server --install-extension failed:\n${result.stdout}\n${result.stderr}`);
+  });
+  const installed = readdirSync(r.extensions).find((name) => name.startsWith(`${EXTENSION_ID}-`));
+  assert.ok(installed, `the extension is not in ${r.extensions}: ${readdirSync(r.extensions).join(", ")}`);
+  r.extensionDir = join(r.extensions, installed);
+
+  await timed("start code-server", () => startCodeServer(r));
+  await timed("launch Chromium", () => launchBrowser(r));
+});
+
+after(async () => {
+  const r = run;
+  if (r === undefined) return;
+  await timed("teardown", async () => {
+    await r.browser?.close().catch(() => undefined);
+    await stopCodeServer(r);
+    await stopDaemon(r.socket);
+    stopStrayDaemons(r.dir);
+  });
+  console.log(`# e2e timings (ms): ${JSON.stringify(timings)}`);
+  if (process.env.AAD_E2E_KEEP === undefined) rmSync(r.dir, { recursive: true, force: true });
+  else console.log(`# e2e kept ${r.dir}`);
+});
+
+/** Runs a UI step; on failure keeps a screenshot and the server's last words. */
+async function uiStep(r: Run, name: string, step: (page: Page) => Promise<void>): Promise<void> {
+  let page = r.page;
+  if (page === undefined) {
+    const opened = await r.browser!.newPage({ viewport: { width: 1400, height: 900 } });
+    page = r.page = opened;
+    await timed("UI: open the workbench", async () => {
+      await opened.goto(`http://127.0.0.1:${r.port}/?folder=${encodeURIComponent(r.workspace)}`);
+      await opened.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60_000 });
+    });
+  }
+  try {
+    await step(page);
+  } catch (error) {
+    await page.screenshot({ path: artifact(`failure-${name}.png`) }).catch(() => undefined);
+    console.log(`# e2e code-server log tail:\n${r.serverLog.slice(-30).join("\n")}`);
+    throw error;
+  }
+}
+
+test("AAD: Generate from the command palette streams the built-in pair's response into the advantage view", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  await uiStep(r, "generate", async (page) => {
+    await timed("UI: AAD: Generate → advantage view", async () => {
+      await runCommand(page, "AAD: Generate");
+      const input = page.locator(".quick-input-widget .quick-input-box input");
+      await input.waitFor({ state: "visible" });
+      await input.fill(PROMPT);
+      await page.keyboard.press("Enter");
+      const view = advantageView(page);
+      await view.locator('.column .status[data-state="done"]').first().waitFor({ timeout: 120_000 });
+      const tokens = view.locator(".column .tokens .tok");
+      const count = await tokens.count();
+      assert.ok(count > 0, "the advantage view shows no tokens");
+      const label = await tokens.first().getAttribute("aria-label");
+      assert.match(label ?? "", /^1: .*advantage/);
+      const reward = await view.locator('.column dd[data-field="implicitReward"]').first().textContent();
+      assert.match(reward ?? "", /-?\d/);
+      const title = await view.locator("h1").first().textContent();
+      assert.match(title ?? "", /reverse a list/);
+      await page.screenshot({ path: artifact("advantage-view.png") });
+      console.log(`# e2e advantage view: ${count} tokens, implicit reward ${reward ?? "?"}`);
+    });
+  });
+});
+
+test("an inline completion shows as ghost text, and a word of it then the rest are accepted", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  await uiStep(r, "inline", async (page) => {
+    await timed("UI: inline completion accepted with Tab", async () => {
+      await runCommand(page, "View: Close All Editors");
+      await page.keyboard.press("Control+P");
+      const input = page.locator(".quick-input-widget .quick-input-box input");
+      await input.fill("notes.md");
+      await page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: "notes.md" }).first().waitFor();
+      await page.keyboard.press("Enter");
+      const editor = page.locator(".monaco-editor .view-lines").first();
+      await editor.waitFor();
+      await editor.click();
+      await page.keyboard.press("Control+End");
+      const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text");
+      const typed = "How do I reverse a list in Python? ";
+      // Type, pause, and re-type a space until a suggestion shows (the pair may still be loading).
+      await page.keyboard.type(typed, { delay: 20 });
+      await waitFor("ghost text", 90_000, async () => {
+        if ((await ghost.count()) > 0 && (await ghost.first().isVisible())) return true;
+        await page.keyboard.press("Backspace");
+        await page.keyboard.type(" ", { delay: 20 });
+        await page.waitForTimeout(1500);
+        return undefined;
+      });
+      const suggestion = (await ghost.first().textContent()) ?? "";
+      // Ghost text is rendered inside the editor's lines, so the document's growth is read off
+      // the cursor position in the status bar ("Ln 3, Col 37") instead.
+      const selection = page.locator("#status\\.editor\\.selection");
+      const cursor = async (): Promise<number> => {
+        const match = /Ln (\d+), Col (\d+)/.exec((await selection.textContent()) ?? "");
+        assert.ok(match, "no cursor position in the status bar");
+        return Number(match[1]) * 100_000 + Number(match[2]);
+      };
+      const before = await cursor();
+      // Partial accept: the next word of the suggestion goes in and the rest stays offered.
+      await page.keyboard.press("Control+ArrowRight");
+      const afterWord = await waitFor("a word of the suggestion in the document", 10_000, async () => {
+        const now = await cursor();
+        return now > before ? now : undefined;
+      });
+      // Tab accepts what is offered now (the rest, or a new suggestion after the word).
+      await waitFor("ghost text after the partial accept", 30_000, async () => ((await ghost.count()) > 0 && (await ghost.first().isVisible()) ? true : undefined));
+      await page.keyboard.press("Tab");
+      await waitFor(`Tab to insert the suggestion (ghost text ${JSON.stringify(suggestion)})`, 10_000, async () => ((await cursor()) > afterWord ? true : undefined));
+      await page.screenshot({ path: artifact("inline-accepted.png") });
+      console.log(`# e2e inline completion accepted: ${JSON.stringify(suggestion)}`);
+    });
+  });
+  await r.page?.close();
+  r.page = undefined;
+});
+
+test("the extension-host suite passes against the installed extension and a real daemon", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  const hostDir = join(r.dir, "host");
+  await timed("host: bundle the suite", async () => {
+    mkdirSync(hostDir, { recursive: true });
+    writeFileSync(join(hostDir, "package.json"), JSON.stringify({ type: "commonjs" }));
+    await build({
+      entryPoints: [join(here, "host", "suite.ts")],
+      outfile: join(hostDir, "index.js"),
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      target: "node20",
+      external: ["vscode"],
+      logLevel: "warning",
+    });
+  });
+  const page = await r.browser!.newPage();
+  const lines: string[] = [];
+  try {
+    const exitCode = await timed("host: run the suite", async () => {
+      let resolveExit: (code: number) => void = () => undefined;
+      const exited = new Promise<number>((resolvePromise) => (resolveExit = resolvePromise));
+      await page.exposeFunction("codeAutomationExit", (code: number) => {
+        resolveExit(code);
+      });
+      await page.exposeFunction("codeAutomationLog", (type: string, args: unknown[]) => {
+        lines.push(`${type}: ${args.map(String).join(" ")}`);
+      });
+      page.on("console", (message) => lines.push(`console.${message.type()}: ${message.text()}`));
+      const remote = (path: string): string => `vscode-remote://127.0.0.1:${r.port}${path}`;
+      const payload = JSON.stringify([
+        ["extensionDevelopmentPath", remote(r.extensionDir!)],
+        ["extensionTestsPath", remote(join(hostDir, "index.js"))],
+      ]);
+      await page.goto(`http://127.0.0.1:${r.port}/?folder=${encodeURIComponent(r.workspace)}&payload=${encodeURIComponent(payload)}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<number>((_, reject) => (timer = setTimeout(() => reject(new Error("the extension-host suite did not exit within 240 s")), 240_000)));
+      // The timer is cleared either way: a pending one would hold the test process open.
+      return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
+    });
+    const outcomes = existsSync(r.hostResults) ? (JSON.parse(readFileSync(r.hostResults, "utf8")) as { name: string; ok: boolean; ms: number; error?: string }[]) : [];
+    for (const outcome of outcomes) console.log(`# host ${outcome.ok ? "ok" : "FAILED"} - ${outcome.name} (${outcome.ms} ms)${outcome.error === undefined ? "" : `\n${outcome.error}`}`);
+    const failures = outcomes.filter((outcome) => !outcome.ok);
+    assert.ok(outcomes.length > 0, `the suite wrote no results (exit code ${exitCode}):\n${lines.slice(-40).join("\n")}`);
+    assert.deepEqual(failures.map((f) => f.name), [], failures.map((f) => f.error).join("\n\n"));
+    assert.equal(exitCode, 0, lines.slice(-40).join("\n"));
+  } catch (error) {
+    console.log(`# e2e code-server log tail:\n${r.serverLog.slice(-30).join("\n")}`);
+    throw error;
+  } finally {
+    await page.close();
+  }
+});
