@@ -25,7 +25,12 @@ export class WebviewHtmlError extends Error {
 
 const NONCE = /^[A-Za-z0-9+/_-]{16,}={0,2}$/;
 /** A CSP source list entry cannot hold these without changing the policy's meaning. */
-const CSP_BREAKERS = /[;,'"\s]/;
+/**
+ * One source of a source list: a host/scheme source without separators or quotes, or the
+ * 'self' keyword (code-server's cspSource is "'self' https://*.vscode-cdn.net").
+ */
+const CSP_SOURCE = /^(?:'self'|[^;,'"\s]+)$/;
+const isSourceList = (list: string) => list.trim() !== "" && list.trim().split(/\s+/).every((source) => CSP_SOURCE.test(source));
 
 /** A 128-bit random nonce, base64url. Uses Web Crypto, present in Node ≥ 19 and in browsers. */
 export function createNonce(): string {
@@ -54,7 +59,7 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
 
 export function renderWebviewHtml({ cspSource, nonce, scriptUri, styleUri, title }: WebviewHtmlOptions): string {
   if (!NONCE.test(nonce)) throw new WebviewHtmlError("the nonce must be at least 16 base64 characters");
-  if (cspSource === "" || CSP_BREAKERS.test(cspSource)) throw new WebviewHtmlError(`not a CSP source: ${JSON.stringify(cspSource)}`);
+  if (!isSourceList(cspSource)) throw new WebviewHtmlError(`not a CSP source: ${JSON.stringify(cspSource)}`);
   const attribute = escapeHtml;
   return `<!DOCTYPE html>
 <html lang="en">

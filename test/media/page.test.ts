@@ -47,6 +47,12 @@ void describe("the webview page", () => {
     );
   });
 
+  void it("accepts a source list such as code-server's \"'self' https://*.vscode-cdn.net\" but no other keyword", () => {
+    const html = renderWebviewHtml({ cspSource: "'self' https://*.vscode-cdn.net", nonce: createNonce(), scriptUri: "a", styleUri: "b", title: "t" });
+    assert.match(html, /style-src &#39;self&#39; https:\/\/\*\.vscode-cdn\.net &#39;nonce-/);
+    assert.throws(() => renderWebviewHtml({ cspSource: "'self' 'unsafe-inline'", nonce: createNonce(), scriptUri: "a", styleUri: "b", title: "t" }), WebviewHtmlError);
+  });
+
   void it("makes a different nonce every time", () => {
     const nonces = new Set(Array.from({ length: 50 }, createNonce));
     assert.equal(nonces.size, 50);
