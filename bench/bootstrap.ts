@@ -43,9 +43,10 @@ import { type Summary, summarize, writeResults } from "./results.ts";
 export interface BootstrapOptions {
   readonly log: (line: string) => void;
   /**
-   * Unlabelled prompts turned into synthetic pairs in each round. Default 300: about the budget
-   * that keeps the whole run near 20 minutes on 2 idle cores (generation ≈ 2 × 0.2 s per
-   * prompt, DPO training ≈ 0.1 s per pair and epoch).
+   * Unlabelled prompts turned into synthetic pairs in each round. Default 200 (as many as the
+   * real 10 % split), sized for a run of about 20 minutes on 2 idle cores: evaluation is 9 × 200
+   * responses, the "100 %" DPO run (~2000 pairs) takes most of one core in a worker meanwhile,
+   * and each round adds 2 × 200 responses and a DPO run on ~400 pairs.
    */
   readonly syntheticPrompts?: number;
   /** Held-out prompts each model is scored on. Default 200. */
@@ -61,7 +62,7 @@ export interface BootstrapOptions {
 
 type Settings = typeof DEFAULTS;
 
-const DEFAULTS = { syntheticPrompts: 300, heldoutPrompts: 200, maxTokens: 64, pairMaxTokens: DEFAULT_FORGE_CONFIG.preferences.maxTokens, seed: 1 };
+const DEFAULTS = { syntheticPrompts: 200, heldoutPrompts: 200, maxTokens: 64, pairMaxTokens: DEFAULT_FORGE_CONFIG.preferences.maxTokens, seed: 1 };
 const SMOKE = { syntheticPrompts: 6, heldoutPrompts: 6, maxTokens: 16, pairMaxTokens: 16 };
 const AAD: RuleSpec = { method: "aad", alpha: 0.1 };
 const GREEDY: RuleSpec = { method: "greedy-dpo" };

@@ -8,6 +8,7 @@ import { oracleReward } from "../forge/world.ts";
 import { builtinPair } from "../runtime/builtin-pair.ts";
 import { compare, generate, ModelPair, score, type GenerateResult } from "../runtime/index.ts";
 import { formatStats, legend, renderTrace, sideBySide } from "./render.ts";
+import { registerPairsCommand } from "./pairs.ts";
 
 /** The example `npm start` runs: a held-out prompt of the built-in world. */
 export const DEMO_PROMPT = "Beginner here. How do I reverse a list in Python?";
@@ -250,6 +251,8 @@ export function buildProgram(): Command {
       const handle = await serve(transport, flags.idleTimeout !== undefined ? { idleTimeoutSeconds: flags.idleTimeout } : {});
       process.exitCode = await handle.done;
     });
+
+  registerPairsCommand(program, { pairOptions, withPair, interruptSignal, number, UsageError });
 
   return program;
 }

@@ -81,25 +81,6 @@ export class ModelLane {
     this.#samplers = new NativeSamplers(model, vocabSize);
   }
 
-  /** Tokens the model has seen or will see: evaluated ones plus the queue. */
-  get length(): number {
-    return this.sequence.nextTokenIndex + this.#queue.length;
-  }
-
-  get contextSize(): number {
-    return this.sequence.contextSize;
-  }
-
-  /** A flush is running or waiting to run. */
-  get busy(): boolean {
-    return this.#running > 0;
-  }
-
-  /** Tokens queued and not yet evaluated. */
-  get queued(): number {
-    return this.#queue.length;
-  }
-
   /**
    * Starts a request on a fresh prefix: keeps the KV cache of the longest common prefix with what
    * the sequence already holds, erases the rest, and queues `tokens` after it — all but the last,
@@ -134,7 +115,7 @@ export class ModelLane {
   push(token: number): void;
   push<T>(token: number, handler?: PositionHandler<T>, deferred: boolean | (() => boolean) = false): Promise<T | null> | undefined {
     const outcome = handler === undefined ? undefined : settler<T | null>();
-    this.#queue.push({ token, handler: handler ?? null, ...(outcome === undefined ? {} : { outcome: outcome }), deferred });
+    this.#queue.push({ token, handler: handler ?? null, ...(outcome === undefined ? {} : { outcome }), deferred });
     if (this.autoFlush && this.#running === 0) this.flush().catch(() => undefined);
     return outcome?.promise;
   }

@@ -50,13 +50,9 @@ export function formatPrompt(model: LlamaModel, input: PromptInput): FormattedPr
 
   const wrapper = resolveChatWrapper(model);
   if (wrapper instanceof JinjaTemplateChatWrapper) {
-    const text = new Template(wrapper.template).render({
-      messages: messages.map(({ role, content }) => ({ role, content })),
-      add_generation_prompt: true,
-      bos_token: model.tokens.bosString ?? "",
-      eos_token: model.tokens.eosString ?? "",
-    });
-    return { tokens: withBos(model, model.tokenize(text, true)), text, format: "jinja" };
+    const text = renderTemplate(wrapper.template, model, messages);
+    // A template this engine cannot render is left to node-llama-cpp's own rendering below.
+    if (text !== undefined) return { tokens: withBos(model, model.tokenize(text, true)), text, format: "jinja" };
   }
 
   const chatHistory: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
@@ -67,6 +63,20 @@ export function formatPrompt(model: LlamaModel, input: PromptInput): FormattedPr
   chatHistory.push({ type: "model", response: [] });
   const { contextText } = wrapper.generateContextState({ chatHistory });
   return { tokens: contextText.tokenize(model.tokenizer), text: contextText.toString(), format: wrapper.wrapperName };
+}
+
+/** The template rendered as Hugging Face renders chat templates, or undefined if it cannot be. */
+function renderTemplate(template: string, model: LlamaModel, messages: readonly ChatMessage[]): string | undefined {
+  try {
+    return new Template(template).render({
+      messages: messages.map(({ role, content }) => ({ role, content })),
+      add_generation_prompt: true,
+      bos_token: model.tokens.bosString ?? "",
+      eos_token: model.tokens.eosString ?? "",
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 function withBos(model: LlamaModel, tokens: readonly number[]): number[] {
