@@ -9,7 +9,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createRng, type Rng } from "../decoding/rng.ts";
-import { buildLlamaGguf, buildLoraAdapterGguf, type LlamaHyperparameters } from "./llama-gguf.ts";
+import { adapterGguf } from "./forge.ts";
+import { buildLlamaGguf, type LlamaHyperparameters } from "./llama-gguf.ts";
 import { type ModelConfig, type ModelWeights, PROJECTIONS, mergeLora, projectionShape, randomMatrix } from "./model.ts";
 import { BYTE_TOKEN_BASE, RESERVED_TOKEN_COUNT, SPACE_MARK, TokenType, byteTokenText, type Vocabulary } from "./vocabulary.ts";
 
@@ -24,15 +25,6 @@ export const BENCH_CONFIG: ModelConfig = {
   ropeFreqBase: 10000,
 };
 
-const GGUF_NAMES: Record<(typeof PROJECTIONS)[number], string> = {
-  attnQ: "attn_q",
-  attnK: "attn_k",
-  attnV: "attn_v",
-  attnOutput: "attn_output",
-  ffnGate: "ffn_gate",
-  ffnUp: "ffn_up",
-  ffnDown: "ffn_down",
-};
 
 /** Synthetic pieces: "▁a".."▁zzz" and "a".."zzz", enough to fill the vocabulary. */
 export function syntheticVocabulary(size: number): Vocabulary {
@@ -105,13 +97,7 @@ export async function writeBenchPair(dir: string, log: (message: string) => void
   log(`wrote ${files.sft}`);
   await writeFile(files.dpo, buildLlamaGguf({ ...common, weights: mergeLora(config, sft, lora), name: "aad-bench-dpo (random weights)" }));
   log(`wrote ${files.dpo}`);
-  const tensors = lora.layers.flatMap((layer, l) =>
-    Object.entries(layer).map(([p, pair]) => {
-      const [outDim, inDim] = projectionShape(config, p as (typeof PROJECTIONS)[number]);
-      return { baseName: `blk.${l}.${GGUF_NAMES[p as (typeof PROJECTIONS)[number]]}.weight`, a: pair.a, b: pair.b, rank, inDim, outDim };
-    }),
-  );
-  await writeFile(files.dpoLora, buildLoraAdapterGguf({ baseArchitecture: "llama", alpha, tensors }));
+  await writeFile(files.dpoLora, adapterGguf(config, lora));
   log(`wrote ${files.dpoLora}`);
   return files;
 }

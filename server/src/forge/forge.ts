@@ -112,7 +112,8 @@ function modelGguf(config: ModelConfig, weights: ModelWeights<Float32Array>, voc
   return buildLlamaGguf({ hp: hyperparameters(config), weights: toGgufWeights(weights), vocabulary, name, chatTemplate: CHAT_TEMPLATE });
 }
 
-function adapterGguf(config: ModelConfig, lora: LoraWeights<Float32Array>): Uint8Array {
+/** The LoRA as a llama.cpp adapter GGUF over the base model's tensors. */
+export function adapterGguf(config: ModelConfig, lora: LoraWeights<Float32Array>): Uint8Array {
   const tensors = lora.layers.flatMap((layer, l) =>
     PROJECTIONS.flatMap((p) => {
       const pair = layer[p];
