@@ -81,7 +81,9 @@ describe("lazy reference evaluation", () => {
     t.diagnostic(`lazy: ${skipped} of ${steps} steps decided without the SFT model (${((100 * skipped) / steps).toFixed(1)} %), ${batched} evaluated later in batches; max trace difference ${worst.toExponential(2)}`);
     assert.ok(skipped > 0, "some steps had a single candidate");
     assert.ok(batched > 0, "skipped steps were evaluated in batches");
-    assert.ok(worst <= 1e-5);
+    // Picks are identical; the numbers differ only as llama.cpp's batch shapes do (a position
+    // evaluated alone or in a batch: ~1e-5 in log p at most, with an F32 KV cache).
+    assert.ok(worst <= 1e-4, `trace difference ${worst}`);
   });
 
   test("a lazily evaluated entry arrives first without SFT numbers, then complete through onTraceUpdate", async () => {
@@ -204,7 +206,7 @@ describe("cancellation and reuse", () => {
     assert.ok(second.runtime.work.dpo!.evaluatedTokens < first.runtime.work.dpo!.evaluatedTokens);
     assert.ok(second.runtime.work.sft!.evaluatedTokens < first.runtime.work.sft!.evaluatedTokens);
     assert.deepEqual(second.tokens.map((e) => e.token), first.tokens.map((e) => e.token));
-    assert.ok(traceDifference(second.tokens, first.tokens) <= 1e-5);
+    assert.ok(traceDifference(second.tokens, first.tokens) <= 1e-4); // the last prompt token alone vs in the prompt's batch
     // A different question still shares the chat format's first tokens.
     const other = await generate(pair, { prompt: prompts[9]!, maxTokens: 5 });
     assert.ok(other.runtime.reusedPromptTokens.dpo! >= 1);
