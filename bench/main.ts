@@ -6,7 +6,7 @@ import { Command } from "commander";
 
 const program = new Command()
   .name("bench")
-  .argument("[suites...]", "quality, speed (default: both)")
+  .argument("[suites...]", "quality, speed, bootstrap (default: quality and speed)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
   .option("--max-tokens <n>", "token limit per response", "64")
@@ -23,8 +23,11 @@ for (const suite of suites) {
   } else if (suite === "speed") {
     const { runSpeed } = await import("./speed.ts");
     await runSpeed({ log });
+  } else if (suite === "bootstrap") {
+    const { runBootstrap } = await import("./bootstrap.ts");
+    await runBootstrap({ log });
   } else {
-    console.error(`unknown suite "${suite}" (quality, speed)`);
+    console.error(`unknown suite "${suite}" (quality, speed, bootstrap)`);
     process.exitCode = 2;
   }
 }
