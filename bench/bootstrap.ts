@@ -11,10 +11,12 @@
  *               built-in DPO model; DPO from the SFT model again on real 10 % + the new pairs
  *   real 100 %  DPO on the "dpo" + "unused" splits: every oracle-labelled pair there is
  *
- * Every DPO run uses the forge's DPO settings (DEFAULT_FORGE_CONFIG.dpo: LoRA over the frozen
- * SFT weights, read back from sft.gguf) and the same LoRA initialisation. Each model is scored
- * by the oracle reward of its greedy and its AAD responses to the same held-out prompts.
- * Whatever comes out is reported.
+ * Every DPO run is the forge's own: its settings (DEFAULT_FORGE_CONFIG.dpo, LoRA over the frozen
+ * SFT weights read back from sft.gguf), its seed and its LoRA initialisation, so the rows differ
+ * in their training pairs only. As a check, the 10 % split is retrained too: it must give
+ * dpo.gguf byte for byte (if it does not, that model is evaluated as a row of its own). Each
+ * model is scored by the oracle reward of its greedy and its AAD responses to the same
+ * held-out prompts. Whatever comes out is reported.
  *
  * Each DPO run trains in a worker thread (tfjs is single-threaded and synchronous), so the
  * 100 % run and the round trainings overlap with generation and evaluation on the other core.
@@ -110,6 +112,7 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
   const labelled = await readPreferences(join(files.dir, "preferences.jsonl"));
   const real10 = labelled.filter((p) => p.split === "dpo");
   const real100 = labelled.filter((p) => p.split === "dpo" || p.split === "unused").slice(0, options.smoke === true ? 40 : undefined);
+  const forgeSeed = (JSON.parse(await readFile(join(files.dir, "manifest.json"), "utf8")) as { seed: number }).seed;
   const rng = createRng(`bootstrap:${settings.seed}`);
   const unlabelled = shuffled(labelled.filter((p) => p.split === "unused").map((p) => p.prompt), rng.fork("unlabelled")).slice(0, settings.syntheticPrompts);
   const heldout = shuffled(heldoutPrompts().map((p) => p.text), rng.fork("heldout")).slice(0, settings.heldoutPrompts);
@@ -130,9 +133,11 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
       rejected: encodeExample(tokens, vocabulary, p.prompt, p.rejected, config.contextLength),
     });
 
-    const train = (name: string, pairs: readonly TextPair[]): Promise<TrainedModel> => {
+    const train = (name: string, pairs: readonly TextPair[], modelName = `aad-tiny-${name}`): Promise<TrainedModel> => {
       log(`training ${name} on ${pairs.length} pairs (worker thread)`);
-      return trainInWorker({ name, sft: files.sft, pairs: pairs.map(encode), seed: settings.seed, out: join(scratch, `${name}.gguf`) }, workers, log);
+      const trained = trainInWorker({ name, modelName, sft: files.sft, pairs: pairs.map(encode), seed: forgeSeed, out: join(scratch, `${name}.gguf`) }, workers, log);
+      trained.catch(() => undefined); // awaited later; an early failure must not count as unhandled meanwhile
+      return trained;
     };
 
     const withPair = async <T>(dpoPath: string, run: (pair: ModelPair) => Promise<T>): Promise<T> => {
@@ -205,25 +210,27 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
     // Ordered so that a training always runs beside generation or evaluation.
     const realPairs = real10.map(({ prompt, chosen, rejected }) => ({ prompt, chosen, rejected }));
     const fullTraining = train("real100", real100.map(({ prompt, chosen, rejected }) => ({ prompt, chosen, rejected })));
-    fullTraining.catch(() => undefined); // awaited below; an early failure must not be unhandled meanwhile
+    const controlTraining = train("real10", realPairs, "aad-tiny-dpo");
     const round1 = await synthesize(1, "sft + built-in dpo.gguf (DPO on real 10 %)", files.dpo);
     const round1Training = train("round1", [...realPairs, ...round1.pairs]);
-    round1Training.catch(() => undefined);
+    const control = await controlTraining;
+    const reproducesBuiltin = (await readFile(control.path)).equals(await readFile(files.dpo));
+    log(reproducesBuiltin ? "retraining the 10 % split reproduces dpo.gguf byte for byte" : "retraining the 10 % split does NOT reproduce dpo.gguf: it is evaluated as a row of its own");
     const sftRow: ModelRow = await withPair(files.dpo, async (pair) => ({ name: "SFT (no DPO)", trainingPairs: { real: 0, synthetic: 0 }, greedy: await score(pair, { method: "greedy-sft" }, "SFT, greedy")() }));
     const builtinRow = await evaluate("DPO, real 10 % (built-in dpo.gguf)", files.dpo, { real: real10.length, synthetic: 0 });
     const model1 = await round1Training;
     const round2 = await synthesize(2, "sft + round-1 model", model1.path);
     const round2Training = train("round2", [...realPairs, ...round2.pairs]);
-    round2Training.catch(() => undefined);
     const round1Row = await evaluate("DPO, real 10 % + synthetic round 1", model1.path, { real: real10.length, synthetic: round1.pairs.length }, model1.training);
     const model2 = await round2Training;
     const round2Row = await evaluate("DPO, real 10 % + synthetic round 2", model2.path, { real: real10.length, synthetic: round2.pairs.length }, model2.training);
     const modelFull = await fullTraining;
     const fullRow = await evaluate("DPO, real 100 %", modelFull.path, { real: real100.length, synthetic: 0 }, modelFull.training);
-    const rows: ModelRow[] = [sftRow, builtinRow, round1Row, round2Row, fullRow];
+    const controlRow = reproducesBuiltin ? [] : [await evaluate("DPO, real 10 % (retrained here)", control.path, { real: real10.length, synthetic: 0 }, control.training)];
+    const rows: ModelRow[] = [sftRow, builtinRow, ...controlRow, round1Row, round2Row, fullRow];
     const minutes = (Date.now() - started) / 60000;
     const baseline = rows[1]!;
-    const markdown = report(rows, baseline, [round1.stats, round2.stats], settings, heldout.length, minutes);
+    const markdown = report(rows, baseline, [round1.stats, round2.stats], settings, heldout.length, minutes, reproducesBuiltin);
     if (options.smoke === true) {
       log(markdown);
       return;
@@ -233,6 +240,8 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
       {
         settings,
         dpoConfig: DEFAULT_FORGE_CONFIG.dpo,
+        forgeSeed,
+        retrainedTenPercentReproducesBuiltin: reproducesBuiltin,
         pair: { sft: files.sft, dpo: files.dpo },
         minutes,
         synthetic: [round1.stats, round2.stats],
@@ -259,6 +268,8 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
 
 interface TrainJob {
   readonly name: string;
+  /** general.name of the written GGUF. */
+  readonly modelName: string;
   readonly sft: string;
   readonly pairs: readonly PreferencePair[];
   readonly seed: number;
@@ -298,17 +309,27 @@ export async function dpoWorkerMain(): Promise<void> {
   const { config, weights } = await readLlamaGguf(job.sft);
   const vocabulary = await readVocabulary(job.sft);
   const { dpo } = DEFAULT_FORGE_CONFIG;
-  const lora = initialLora(config, dpo.rank, dpo.alpha, createRng(`bootstrap-lora:${job.seed}`));
+  const lora = initialLora(config, dpo.rank, dpo.alpha, forgeLoraRng(job.seed));
   const result = await trainDpo(config, weights, lora, job.pairs, { ...dpo, seed: job.seed, padToken: vocabulary.eos, log: (line) => post({ type: "log", line: `  ${job.name}: ${line}` }) });
-  await writeFile(job.out, buildLlamaGguf({ hp: hyperparameters(config), weights: mergeLora(config, weights, result.weights), vocabulary, name: `aad-tiny-${job.name}`, chatTemplate: CHAT_TEMPLATE }));
+  await writeFile(job.out, buildLlamaGguf({ hp: hyperparameters(config), weights: mergeLora(config, weights, result.weights), vocabulary, name: job.modelName, chatTemplate: CHAT_TEMPLATE }));
   const seconds = (Date.now() - t0) / 1000;
   post({ type: "log", line: `trained ${job.name} on ${job.pairs.length} pairs in ${seconds.toFixed(0)} s` });
   post({ type: "done", model: { path: job.out, training: { finalLoss: result.finalLoss, rewardAccuracy: result.rewardAccuracy, seconds } } });
 }
 
+/**
+ * The RNG the forge initialises its DPO LoRA from: runForge forks its seeded RNG for these
+ * stages, in this order, before "lora". Retraining the 10 % split (above) checks the replay.
+ */
+function forgeLoraRng(seed: number): Rng {
+  const rng = createRng(seed);
+  for (const stage of ["train-prompts", "heldout-prompts", "corpus", "init", "dpo-split"]) rng.fork(stage);
+  return rng.fork("lora");
+}
+
 // ---------------------------------------------------------------------------------------------
 
-function report(rows: readonly ModelRow[], baseline: ModelRow, rounds: readonly SyntheticRound[], settings: Settings, heldout: number, minutes: number): string {
+function report(rows: readonly ModelRow[], baseline: ModelRow, rounds: readonly SyntheticRound[], settings: Settings, heldout: number, minutes: number, reproducesBuiltin: boolean): string {
   const cell = (s: Scores | undefined) => (s === undefined ? "—" : `${s.mean.toFixed(3)} ± ${s.halfWidth95.toFixed(3)}`);
   const delta = (s: Scores | undefined, b: Scores | undefined, row: ModelRow) => {
     if (s === undefined || b === undefined || row === baseline) return "—";
@@ -331,7 +352,8 @@ function report(rows: readonly ModelRow[], baseline: ModelRow, rounds: readonly 
     `Mean oracle reward (best achievable 4.5) over ${heldout} held-out prompts, at most ${settings.maxTokens} tokens, greedy DPO and AAD (α = 0.1) decoding of each model paired with the SFT model. ` +
       "Intervals are mean ± 1.96·sd/√n; Δ is the paired difference to the built-in DPO model (same prompts) with its own 95 % interval. " +
       `Synthetic pairs: ${settings.syntheticPrompts} unlabelled training prompts per round (the prompt texts of the "unused" split, their labels ignored), responses of at most ${settings.pairMaxTokens} tokens; ` +
-      "round 2 regenerates them with the round-1 model. Every DPO run: the forge's settings (LoRA rank 8 over the frozen SFT weights, β = 0.1, 2 epochs), the same LoRA initialisation, trained from the SFT model.",
+      "round 2 regenerates them with the round-1 model. Every DPO run is the forge's (LoRA rank 8 over the frozen SFT weights, β = 0.1, 2 epochs, its seed and LoRA initialisation), from the SFT model; " +
+      (reproducesBuiltin ? "retraining the real 10 % split this way reproduces the built-in dpo.gguf byte for byte, so the rows differ in their training pairs only." : "retraining the real 10 % split this way did NOT reproduce the built-in dpo.gguf; the retrained model has its own row."),
     "",
     ...modelTable,
     "",
