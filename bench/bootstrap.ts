@@ -30,7 +30,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { readGgufFileInfo, type LlamaModel } from "node-llama-cpp";
 import { createRng, type Rng } from "../server/src/decoding/rng.ts";
 import type { RuleSpec } from "../server/src/decoding/index.ts";
-import { DEFAULT_FORGE_CONFIG, encodeExample, loadLlama, type LabelledPair } from "../server/src/forge/forge.ts";
+import { DEFAULT_FORGE_CONFIG, encodeExample, loadLlama, shuffled, type ForgeConfig, type LabelledPair } from "../server/src/forge/forge.ts";
 import { readLlamaGguf } from "../server/src/forge/gguf-reader.ts";
 import { buildLlamaGguf, type LlamaHyperparameters } from "../server/src/forge/llama-gguf.ts";
 import { initialLora, mergeLora, type ModelConfig, type ModelWeights } from "../server/src/forge/model.ts";
@@ -266,8 +266,10 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // DPO in a worker thread
 
-interface TrainJob {
+export interface TrainJob {
   readonly name: string;
+  /** DPO settings; default the forge's (DEFAULT_FORGE_CONFIG.dpo). */
+  readonly dpo?: ForgeConfig["dpo"];
   /** general.name of the written GGUF. */
   readonly modelName: string;
   readonly sft: string;
@@ -276,14 +278,14 @@ interface TrainJob {
   readonly out: string;
 }
 
-interface TrainedModel {
+export interface TrainedModel {
   readonly path: string;
-  readonly training: NonNullable<ModelRow["training"]>;
+  readonly training: { readonly finalLoss: number; readonly rewardAccuracy: number; readonly seconds: number };
 }
 
 type WorkerMessage = { readonly type: "log"; readonly line: string } | { readonly type: "done"; readonly model: TrainedModel };
 
-function trainInWorker(job: TrainJob, workers: Set<Worker>, log: (line: string) => void): Promise<TrainedModel> {
+export function trainInWorker(job: TrainJob, workers: Set<Worker>, log: (line: string) => void): Promise<TrainedModel> {
   // Node 20 does not pass tsx's loader to workers: the worker registers it before importing this file.
   const source = `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); }).then((bench) => bench.dpoWorkerMain())`;
   const worker = new Worker(source, { eval: true, workerData: job });
@@ -308,7 +310,7 @@ export async function dpoWorkerMain(): Promise<void> {
   await tf.setBackend("wasm");
   const { config, weights } = await readLlamaGguf(job.sft);
   const vocabulary = await readVocabulary(job.sft);
-  const { dpo } = DEFAULT_FORGE_CONFIG;
+  const dpo = job.dpo ?? DEFAULT_FORGE_CONFIG.dpo;
   const lora = initialLora(config, dpo.rank, dpo.alpha, forgeLoraRng(job.seed));
   const result = await trainDpo(config, weights, lora, job.pairs, { ...dpo, seed: job.seed, padToken: vocabulary.eos, log: (line) => post({ type: "log", line: `  ${job.name}: ${line}` }) });
   await writeFile(job.out, buildLlamaGguf({ hp: hyperparameters(config), weights: mergeLora(config, weights, result.weights), vocabulary, name: job.modelName, chatTemplate: CHAT_TEMPLATE }));
@@ -374,13 +376,13 @@ function pairedDifference(a: Scores, b: Scores): Summary {
   return summarize(a.rewards.map((x, i) => x - b.rewards[i]!));
 }
 
-async function readPreferences(path: string): Promise<LabelledPair[]> {
+export async function readPreferences(path: string): Promise<LabelledPair[]> {
   const text = await readFile(path, "utf8");
   return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as LabelledPair);
 }
 
 /** The vocabulary a forge GGUF was written with, from its tokenizer metadata. */
-async function readVocabulary(path: string): Promise<Vocabulary> {
+export async function readVocabulary(path: string): Promise<Vocabulary> {
   const info = await readGgufFileInfo(path, { logWarnings: false });
   const tokenizer = (info.metadata as unknown as { tokenizer: { ggml: Record<string, unknown> } }).tokenizer.ggml;
   return {
@@ -403,15 +405,6 @@ async function checkRoundTrip(path: string, config: ModelConfig, weights: ModelW
 
 function hyperparameters(config: ModelConfig): LlamaHyperparameters {
   return { ...config, headCountKv: config.headCount };
-}
-
-function shuffled<T>(items: readonly T[], rng: Rng): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 function definedOnly(options: BootstrapOptions): Partial<typeof DEFAULTS> {

@@ -7,9 +7,13 @@ import { spawnSync } from "node:child_process";
 import { forgeFiles } from "../../server/src/forge/forge.ts";
 
 /** Runs a scaled-down forge in its own process (tfjs and llama.cpp state stay out of the test runner). */
-function quickForge(out: string, seed: number): void {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "server/src/forge/main.ts", "--quick", "--out", out, "--seed", String(seed)], { encoding: "utf8" });
+function quickForge(out: string, seed: number, ...extra: string[]): void {
+  const result = forgeProcess(out, seed, ...extra);
   assert.equal(result.status, 0, `forge failed:\n${result.stdout}\n${result.stderr.slice(-2000)}`);
+}
+
+function forgeProcess(out: string, seed: number, ...extra: string[]) {
+  return spawnSync(process.execPath, ["--import", "tsx", "server/src/forge/main.ts", "--quick", "--out", out, "--seed", String(seed), ...extra], { encoding: "utf8" });
 }
 
 test("the same seed gives byte-identical model files, preferences and manifest; another seed does not", async () => {
@@ -26,6 +30,21 @@ test("the same seed gives byte-identical model files, preferences and manifest; 
     }
     const [s7, s8] = await Promise.all([readFile(forgeFiles(a).sft), readFile(forgeFiles(c).sft)]);
     assert.ok(!s7.equals(s8), "a different seed must give different weights");
+
+    // --reuse: the SFT and preference stages of run a, DPO again — the same bytes as a full run.
+    const reused = join(root, "reused");
+    const result = forgeProcess(reused, 7, "--reuse", a);
+    assert.equal(result.status, 0, `forge --reuse failed:\n${result.stdout}\n${result.stderr.slice(-2000)}`);
+    assert.match(result.stdout, /sft: reused/);
+    assert.doesNotMatch(result.stdout, /sampled \d+/, "--reuse must not sample preferences again");
+    for (const key of ["sft", "dpo", "dpoLora", "earlyReference", "preferences", "manifest"] as const) {
+      const [x, y] = await Promise.all([readFile(forgeFiles(a)[key]), readFile(forgeFiles(reused)[key])]);
+      assert.ok(x.equals(y), `${key} differs between a full run and a run reusing its SFT stage`);
+    }
+    // Reusing stages made with other settings is refused, by name, before anything is written.
+    const refused = forgeProcess(join(root, "refused"), 8, "--reuse", a);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /cannot reuse .*seed = 7, this run has 8/);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -7,13 +7,14 @@
  *   → dpo.gguf (merged), dpo-lora.gguf (adapter over sft.gguf), manifest.json
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import { createRng, type Rng } from "../decoding/rng.ts";
+import { readLlamaGguf } from "./gguf-reader.ts";
 import { buildLlamaGguf, buildLoraAdapterGguf, type LlamaHyperparameters, type LlamaWeights } from "./llama-gguf.ts";
 import { type LoraWeights, type ModelConfig, type ModelWeights, PROJECTIONS, initialLora, initialWeights, mergeLora, projectionShape } from "./model.ts";
 import { sampleContinuations } from "./sample.ts";
@@ -135,7 +136,19 @@ export async function loadLlama(): Promise<Llama> {
   return getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false });
 }
 
-export async function runForge(outDir: string, config: ForgeConfig, log: (message: string) => void = () => undefined): Promise<ForgeReport> {
+export interface ForgeRunOptions {
+  /**
+   * A folder with an earlier forge's output (manifest.json, sft.gguf, sft-early.gguf,
+   * preferences.jsonl) made with the same seed, model, vocabulary, SFT and preference settings:
+   * its SFT models and oracle-labelled pairs are reused instead of retrained and resampled, and
+   * only the DPO split, DPO and evaluation run again. The result is byte for byte what a full
+   * run with this config writes (test/forge/forge.test.ts); it exists so that DPO can be retuned
+   * in minutes.
+   */
+  readonly reuseFrom?: string;
+}
+
+export async function runForge(outDir: string, config: ForgeConfig, log: (message: string) => void = () => undefined, options: ForgeRunOptions = {}): Promise<ForgeReport> {
   const started = Date.now();
   const seconds: Record<string, number> = {};
   let lap = Date.now();
@@ -145,6 +158,8 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     log(`${name} done in ${seconds[name]}s`);
   };
   await tf.setBackend("wasm");
+  // Read everything reused before anything is written: outDir may be the same folder.
+  const reused = options.reuseFrom === undefined ? undefined : await readReusableStages(options.reuseFrom, config);
   await mkdir(outDir, { recursive: true });
   const files = forgeFiles(outDir);
   const rng = createRng(config.seed);
@@ -175,40 +190,28 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     stage("corpus");
 
     // 3. SFT.
-    const sft = await trainSft(modelConfig, init, sftExamples, { ...config.sft, seed: config.seed, padToken: vocabulary.eos, snapshotStep: Math.floor(config.sft.steps / 4), log });
-    const sftBytes = modelGguf(modelConfig, sft.weights, vocabulary, "aad-tiny-sft");
+    let sft: { weights: ModelWeights<Float32Array>; finalLoss: number; lossCurve: number[] };
+    let sftBytes: Uint8Array;
+    let earlyBytes: Uint8Array;
+    if (reused) {
+      sft = { weights: (await readLlamaGguf(reused.sftPath)).weights, finalLoss: reused.sftLoss.final, lossCurve: reused.sftLoss.curve };
+      sftBytes = modelGguf(modelConfig, sft.weights, vocabulary, "aad-tiny-sft");
+      // Rewriting the reused weights with this run's vocabulary must give the reused file exactly.
+      if (!Buffer.from(sftBytes).equals(reused.sftBytes)) throw new ForgeReuseError(`${reused.sftPath} is not what this config's SFT stage writes (its vocabulary or tensors differ); run the forge without --reuse`);
+      earlyBytes = reused.earlyBytes;
+      log(`sft: reused ${reused.sftPath}`);
+    } else {
+      const trained = await trainSft(modelConfig, init, sftExamples, { ...config.sft, seed: config.seed, padToken: vocabulary.eos, snapshotStep: Math.floor(config.sft.steps / 4), log });
+      sft = trained;
+      sftBytes = modelGguf(modelConfig, trained.weights, vocabulary, "aad-tiny-sft");
+      earlyBytes = modelGguf(modelConfig, trained.snapshot ?? init, vocabulary, "aad-tiny-sft-early");
+    }
     await writeFile(files.sft, sftBytes);
-    const earlyBytes = modelGguf(modelConfig, sft.snapshot ?? init, vocabulary, "aad-tiny-sft-early");
     await writeFile(files.earlyReference, earlyBytes);
     stage("sft");
 
     // 4. Preference data: two SFT samples per prompt, labelled by the oracle, ties dropped.
-    const sftModel = await llama.loadModel({ modelPath: files.sft });
-    const promptTokens = (p: WorldPrompt): Token[] => [vocabulary.bos as Token, ...sftModel.tokenize(formatExample(p.text))];
-    const allPrompts = [...train.map((p) => ({ p, split: "train" as const })), ...heldout.map((p) => ({ p, split: "heldout" as const }))];
-    const jobs = allPrompts.flatMap(({ p }) => [0, 1].map((k) => ({ prompt: promptTokens(p), seed: `${config.seed}:${p.text}:${k}` })));
-    const samples = await sampleContinuations(sftModel, jobs, {
-      ...config.preferences,
-      onProgress: (done, total) => {
-        if (done % 400 < config.preferences.parallel || done === total) log(`sampled ${done}/${total}`);
-      },
-    });
-    const decoded = samples.map((tokens) => sftModel.detokenize(tokens).trim());
-    await sftModel.dispose();
-    const labelled: LabelledPair[] = [];
-    let ties = 0;
-    allPrompts.forEach(({ p, split }, i) => {
-      const a = decoded[2 * i]!;
-      const b = decoded[2 * i + 1]!;
-      const ra = oracleReward(p.text, a);
-      const rb = oracleReward(p.text, b);
-      if (ra === rb) {
-        ties++;
-        return;
-      }
-      const [chosen, rejected, chosenReward, rejectedReward] = ra > rb ? [a, b, ra, rb] : [b, a, rb, ra];
-      labelled.push({ prompt: p.text, chosen, rejected, chosenReward, rejectedReward, split: split === "heldout" ? "heldout" : "unused" });
-    });
+    const { labelled, ties } = reused ? { labelled: reused.labelled, ties: reused.ties } : await labelPreferences(llama, files.sft, vocabulary, train, heldout, config, log);
     const trainPairs = labelled.filter((l) => l.split === "unused");
     const splitRng = rng.fork("dpo-split");
     const dpoCount = Math.round(trainPairs.length * config.dpo.split);
@@ -293,7 +296,89 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
   }
 }
 
-function shuffled<T>(items: readonly T[], rng: Rng): T[] {
+/** Two SFT samples per prompt through llama.cpp, labelled by the oracle; ties dropped. */
+async function labelPreferences(llama: Llama, sftPath: string, vocabulary: Vocabulary, train: readonly WorldPrompt[], heldout: readonly WorldPrompt[], config: ForgeConfig, log: (message: string) => void): Promise<{ labelled: LabelledPair[]; ties: number }> {
+  const sftModel = await llama.loadModel({ modelPath: sftPath });
+  const promptTokens = (p: WorldPrompt): Token[] => [vocabulary.bos as Token, ...sftModel.tokenize(formatExample(p.text))];
+  const allPrompts = [...train.map((p) => ({ p, split: "train" as const })), ...heldout.map((p) => ({ p, split: "heldout" as const }))];
+  const jobs = allPrompts.flatMap(({ p }) => [0, 1].map((k) => ({ prompt: promptTokens(p), seed: `${config.seed}:${p.text}:${k}` })));
+  const samples = await sampleContinuations(sftModel, jobs, {
+    ...config.preferences,
+    onProgress: (done, total) => {
+      if (done % 400 < config.preferences.parallel || done === total) log(`sampled ${done}/${total}`);
+    },
+  });
+  const decoded = samples.map((tokens) => sftModel.detokenize(tokens).trim());
+  await sftModel.dispose();
+  const labelled: LabelledPair[] = [];
+  let ties = 0;
+  allPrompts.forEach(({ p, split }, i) => {
+    const a = decoded[2 * i]!;
+    const b = decoded[2 * i + 1]!;
+    const ra = oracleReward(p.text, a);
+    const rb = oracleReward(p.text, b);
+    if (ra === rb) {
+      ties++;
+      return;
+    }
+    const [chosen, rejected, chosenReward, rejectedReward] = ra > rb ? [a, b, ra, rb] : [b, a, rb, ra];
+    labelled.push({ prompt: p.text, chosen, rejected, chosenReward, rejectedReward, split: split === "heldout" ? "heldout" : "unused" });
+  });
+  return { labelled, ties };
+}
+
+export class ForgeReuseError extends Error {
+  override readonly name = "ForgeReuseError";
+}
+
+interface ReusableStages {
+  readonly sftPath: string;
+  readonly sftBytes: Buffer;
+  readonly earlyBytes: Buffer;
+  readonly sftLoss: { final: number; curve: number[] };
+  /** The oracle-labelled pairs, with the train pairs' split reset to "unused" (the DPO split is drawn again). */
+  readonly labelled: LabelledPair[];
+  readonly ties: number;
+}
+
+/** The SFT and preference stages of an earlier run in `dir`, checked against `config` and against their manifest's hashes. */
+async function readReusableStages(dir: string, config: ForgeConfig): Promise<ReusableStages> {
+  const files = forgeFiles(dir);
+  let manifest: { config?: Partial<ForgeConfig>; files?: Record<string, { sha256: string }>; losses?: { sftFinal: number; sftCurve: number[] }; splits?: { tiesDropped: number } };
+  try {
+    manifest = JSON.parse(await readFile(files.manifest, "utf8")) as typeof manifest;
+  } catch (error) {
+    throw new ForgeReuseError(`cannot reuse ${dir}: ${files.manifest} is missing or not JSON (${(error as Error).message})`);
+  }
+  const earlier = manifest.config ?? {};
+  for (const key of ["seed", "model", "maxPieces", "sft", "preferences"] as const) {
+    if (JSON.stringify(earlier[key]) !== JSON.stringify(config[key])) {
+      throw new ForgeReuseError(`cannot reuse ${dir}: it was made with ${key} = ${JSON.stringify(earlier[key])}, this run has ${JSON.stringify(config[key])}; run the forge without --reuse`);
+    }
+  }
+  const read = async (path: string, name: string): Promise<Buffer> => {
+    const bytes = await readFile(path).catch((error: unknown) => {
+      throw new ForgeReuseError(`cannot reuse ${dir}: ${path} cannot be read (${(error as Error).message})`);
+    });
+    const expected = manifest.files?.[name]?.sha256;
+    if (expected !== sha256(bytes)) throw new ForgeReuseError(`cannot reuse ${dir}: ${name} does not match the sha256 in its manifest.json`);
+    return bytes;
+  };
+  const [sftBytes, earlyBytes, preferences] = [await read(files.sft, "sft.gguf"), await read(files.earlyReference, "sft-early.gguf"), await read(files.preferences, "preferences.jsonl")];
+  if (!manifest.losses || !manifest.splits) throw new ForgeReuseError(`cannot reuse ${dir}: its manifest.json has no SFT losses or split sizes`);
+  const labelled = preferences
+    .toString("utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const pair = JSON.parse(line) as LabelledPair;
+      return { ...pair, split: pair.split === "heldout" ? "heldout" : "unused" } satisfies LabelledPair;
+    });
+  return { sftPath: files.sft, sftBytes, earlyBytes, sftLoss: { final: manifest.losses.sftFinal, curve: manifest.losses.sftCurve }, labelled, ties: manifest.splits.tiesDropped };
+}
+
+/** A seeded Fisher–Yates shuffle (a copy). */
+export function shuffled<T>(items: readonly T[], rng: Rng): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
