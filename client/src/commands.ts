@@ -5,13 +5,17 @@
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import * as vscode from "vscode";
 import {
   compare,
   compareProgress,
+  DEFAULT_PAIRS_SETTINGS,
   generate,
   generateProgress,
   METHOD_NAMES,
+  pairs,
+  pairsProgress,
   score,
   status,
   type CompareEntry,
@@ -19,6 +23,8 @@ import {
   type GenerateResult,
   type MethodName,
   type PairInfo,
+  type PairsParams,
+  type PairsResult,
   type ScoreResult,
   type StatusResult,
   type TraceEntry,
@@ -26,6 +32,7 @@ import {
 import { SINGLE_COLUMN } from "../../media/messages.ts";
 import type { Ctx } from "./ctx.ts";
 import { describeError } from "./daemon.ts";
+import { defaultPairsOutput, describePairsResult } from "./pairs-text.ts";
 import { resolveModelPair, SETTING_KEYS, type ModelPair } from "./settings.ts";
 import { formatRate } from "./status-text.ts";
 
@@ -60,6 +67,25 @@ export interface SelectPairArgs {
   readonly dpoLora?: string;
 }
 
+export interface PreferencePairsArgs {
+  /** The prompts file, .jsonl or .txt. Default: chosen in an open dialog. */
+  readonly promptsFile?: string;
+  /** The output .jsonl (an existing one is resumed). Default: chosen in a save dialog, proposing `<prompts>.pairs.jsonl`. */
+  readonly out?: string;
+  /** Default: asked for when the prompts file is chosen in the dialog, else "sample". */
+  readonly rejected?: "sample" | "greedy-dpo";
+  /** Default: the aad.alpha setting. */
+  readonly alpha?: number;
+  /** Default: the aad.maxTokens setting. */
+  readonly maxTokens?: number;
+  readonly limit?: number;
+  readonly topP?: number;
+  readonly temperature?: number;
+  readonly seed?: number;
+  /** Open the output in an editor at the end. Default true. */
+  readonly open?: boolean;
+}
+
 export interface StatusArgs {
   /** Only return the status; show nothing. */
   readonly quiet?: boolean;
@@ -67,7 +93,6 @@ export interface StatusArgs {
 
 /** Methods preselected in the Compare Decoders picker. */
 const DEFAULT_COMPARE: readonly MethodName[] = ["aad", "greedy-dpo", "greedy-sft"];
-const PREFERENCE_PAIRS_METHOD = "aad/pairs";
 const EXPLAIN_CONTEXT_CHARS = 4000;
 
 export const generateCommand: CommandFactory = (ctx) => async (args: GenerateArgs = {}): Promise<GenerateResult | undefined> => {
@@ -250,16 +275,61 @@ export const selectModelPairCommand: CommandFactory = (ctx) => async (args?: Sel
   return validateAndKeep(ctx, pair, true);
 };
 
-export const generatePreferencePairsCommand: CommandFactory = (ctx) => (): Promise<undefined> => {
-  const available = ctx.daemon.capabilities?.requests.includes(PREFERENCE_PAIRS_METHOD) ?? false;
-  // The daemon announces its methods; until one offers aad/pairs there is nothing to call.
-  void vscode.window.showInformationMessage(
-    available
-      ? "AAD: Generate Preference Pairs is offered by this daemon, but this version of the extension cannot drive it yet."
-      : "AAD: Generate Preference Pairs is not available yet: the daemon has no aad/pairs method.",
-  );
-  ctx.log.info(`generate preference pairs: ${available ? "daemon offers aad/pairs; client support pending" : "not available yet"}`);
-  return Promise.resolve(undefined);
+export const generatePreferencePairsCommand: CommandFactory = (ctx) => async (args: PreferencePairsArgs = {}): Promise<PairsResult | undefined> => {
+  const interactive = args.promptsFile === undefined;
+  const promptsFile = args.promptsFile === undefined ? await pickPromptsFile() : absolutePath(args.promptsFile);
+  if (promptsFile === undefined) return undefined;
+  const out = args.out === undefined ? await pickPairsOutput(promptsFile) : absolutePath(args.out);
+  if (out === undefined) return undefined;
+  const rejected = args.rejected ?? (interactive ? await pickRejected() : DEFAULT_PAIRS_SETTINGS.rejected);
+  if (rejected === undefined) return undefined;
+  const settings = ctx.config.settings;
+  const params: PairsParams = {
+    promptsFile,
+    out,
+    rejected,
+    // The setting allows α = 0 (every token a candidate); pairs want a proper candidate set.
+    alpha: args.alpha ?? (settings.alpha > 0 ? settings.alpha : DEFAULT_PAIRS_SETTINGS.alpha),
+    maxTokens: args.maxTokens ?? settings.maxTokens,
+    ...definedOnly({ limit: args.limit, topP: args.topP, temperature: args.temperature, seed: args.seed }),
+  };
+  try {
+    const result = await ctx.withProgress("AAD: generating preference pairs", async (token, progress) => {
+      await loadWithMessage(ctx, token, progress);
+      const client = await ctx.daemon.client();
+      if (!(ctx.daemon.capabilities?.requests.includes(pairs.method) ?? false)) {
+        throw new Error(`the daemon does not offer ${pairs.method} (an older daemon on the shared socket?); run AAD: Restart Daemon`);
+      }
+      const workDoneToken = randomUUID();
+      let shown = 0;
+      // Cancel stops the job after the prompt in progress; the daemon then answers with what the file holds.
+      const listening = client.onProgress(pairsProgress, workDoneToken, (value) => {
+        if (value.kind === "end") return;
+        progress.report({ message: value.message, increment: Math.max(0, value.percentage - shown) });
+        shown = Math.max(shown, value.percentage);
+      });
+      try {
+        return await ctx.daemon.request(pairs, { ...params, workDoneToken }, token);
+      } finally {
+        listening.dispose();
+      }
+    });
+    ctx.log.info(
+      `pairs: ${result.done}/${result.total} prompts, ${result.written} written, ${result.skippedEqual} skipped (chosen = rejected), ${result.rows} rows in ${result.out}` +
+        (result.resumedRows > 0 ? `, resumed after ${result.resumedRows} rows` : "") +
+        (result.droppedBytes > 0 ? `, a torn last line of ${result.droppedBytes} bytes dropped` : "") +
+        (result.cancelled ? " (cancelled)" : ""),
+    );
+    void vscode.window.showInformationMessage(`AAD: ${describePairsResult(result)}`);
+    if (args.open !== false && result.rows > 0) {
+      const document = await vscode.workspace.openTextDocument(vscode.Uri.file(result.out));
+      await vscode.window.showTextDocument(document, { preview: false });
+    }
+    return result;
+  } catch (error) {
+    ctx.reportError("Generate Preference Pairs", error);
+    return undefined;
+  }
 };
 
 export const showStatusCommand: CommandFactory = (ctx) => async (args: StatusArgs = {}): Promise<StatusResult | undefined> => {
@@ -370,6 +440,50 @@ async function pickMethods(withReference: boolean): Promise<MethodName[] | undef
     { canPickMany: true, title: "AAD: Compare Decoders", placeHolder: "Methods to run side by side" },
   );
   return picked?.map((item) => item.label);
+}
+
+async function pickPromptsFile(): Promise<string | undefined> {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const picked = await vscode.window.showOpenDialog({
+    title: "AAD: choose the prompts file",
+    openLabel: "Generate pairs for these prompts",
+    canSelectMany: false,
+    canSelectFolders: false,
+    filters: { "Prompts (JSON Lines or text)": ["jsonl", "txt"] },
+    ...(folder === undefined ? {} : { defaultUri: folder }),
+  });
+  return picked?.[0]?.fsPath;
+}
+
+async function pickPairsOutput(promptsFile: string): Promise<string | undefined> {
+  const picked = await vscode.window.showSaveDialog({
+    title: "AAD: where to write the preference pairs (an existing file of pairs is resumed, not replaced)",
+    saveLabel: "Write pairs here",
+    defaultUri: vscode.Uri.file(defaultPairsOutput(promptsFile)),
+    filters: { "JSON Lines": ["jsonl"] },
+  });
+  return picked?.fsPath;
+}
+
+async function pickRejected(): Promise<"sample" | "greedy-dpo" | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    [
+      { label: "sample", id: "sample" as const, description: "default", detail: `Rejected: a sample of the DPO model (temperature ${DEFAULT_PAIRS_SETTINGS.temperature}, top-p ${DEFAULT_PAIRS_SETTINGS.topP})` },
+      { label: "greedy-dpo", id: "greedy-dpo" as const, detail: "Rejected: the DPO model's greedy response" },
+    ],
+    { title: "AAD: Generate Preference Pairs", placeHolder: "Chosen is the AAD response; how should the rejected one be decoded?" },
+  );
+  return picked?.id;
+}
+
+/** A path given to a command: relative ones are taken from the first workspace folder. */
+function absolutePath(path: string): string {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return isAbsolute(path) || folder === undefined ? path : resolve(folder, path);
+}
+
+function definedOnly<T extends Record<string, unknown>>(fields: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 async function pickPairFiles(): Promise<SelectPairArgs | "built-in" | undefined> {

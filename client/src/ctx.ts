@@ -141,7 +141,7 @@ export class Ctx implements vscode.Disposable {
    * Runs long work with a Cancel button in a notification, the status bar showing "busy". The
    * token is cancelled when the user presses Cancel.
    */
-  async withProgress<T>(title: string, work: (token: vscode.CancellationToken, progress: vscode.Progress<{ message?: string }>) => Promise<T>): Promise<T> {
+  async withProgress<T>(title: string, work: (token: vscode.CancellationToken, progress: vscode.Progress<{ message?: string; increment?: number }>) => Promise<T>): Promise<T> {
     this.#busy++;
     this.#refreshStatusBar();
     try {

@@ -48,6 +48,11 @@ interface JobSpec {
   readonly client: number;
   readonly method: string;
   readonly document?: string;
+  /**
+   * A cancellation while the job runs does not abort it: the work finishes its step (aad/pairs:
+   * the row in progress is written). A queued job is still removed at once.
+   */
+  readonly finishOnCancel?: boolean;
 }
 
 const RATE_WINDOW_MS = 60_000;
@@ -189,7 +194,7 @@ export class Daemon {
       const ticketId = outcome.ticket.id;
       const listener = token?.onCancellationRequested(() => {
         if (this.scheduler.remove(ticketId) !== undefined) job.fail(cancelledByClient());
-        else controller.abort(cancelledByClient());
+        else if (spec.finishOnCancel !== true) controller.abort(cancelledByClient());
       });
       if (listener !== undefined) cleanup.push(() => listener.dispose());
       this.pump();

@@ -6,6 +6,8 @@
  * within one decoding step of its firing: that is what makes `$/cancelRequest`, supersession and
  * the inline time budget work.
  */
+import type { PairsProgress as PairsRunProgress, PairsResult as PairsRunResult } from "../pairs/generate-pairs.ts";
+import type { PromptRecord } from "../pairs/prompts.ts";
 import type {
   CompareEntry,
   DecodingParams,
@@ -62,6 +64,28 @@ export interface CallOptions {
   readonly onTraceUpdate?: (entry: TraceEntry, index: number) => void;
 }
 
+/** aad/pairs on this pair: the params, validated and with absolute paths, and the prompts already read. */
+export interface EnginePairsRequest {
+  readonly promptsFile: string;
+  readonly prompts: readonly PromptRecord[];
+  readonly out: string;
+  readonly rejected?: "sample" | "greedy-dpo";
+  readonly topP?: number;
+  readonly temperature?: number;
+  readonly alpha?: number;
+  readonly maxTokens?: number;
+  readonly limit?: number;
+  readonly seed?: number;
+}
+
+export interface PairsCallOptions {
+  /** Stops the run after the row in progress; see server/src/pairs (generatePreferencePairs). */
+  readonly signal: AbortSignal;
+  readonly onProgress: (progress: PairsRunProgress) => void;
+  /** Runs each row's decoding when the scheduler gives it the pair. */
+  readonly runRow: <T>(decode: (rowSignal?: AbortSignal) => Promise<T>) => Promise<T>;
+}
+
 export interface Engine {
   readonly info: Omit<PairInfo, "reused">;
   /** The load options, to tell whether a loadPair asks for this very pair again. */
@@ -75,6 +99,8 @@ export interface Engine {
   score(request: EngineScoreRequest, options: { readonly signal: AbortSignal }): Promise<ScoreResult>;
   /** Runs the methods one after another, reporting each entry as it is done. */
   compare(request: EngineCompareRequest, options: { readonly signal: AbortSignal; readonly onEntry?: (entry: CompareEntry) => void }): Promise<CompareEntry[]>;
+  /** Preference pairs into a resumable file (aad/pairs); absent when the engine cannot write them. */
+  readonly pairs?: (request: EnginePairsRequest, options: PairsCallOptions) => Promise<PairsRunResult>;
   /** The end of `text` that leaves `reserveTokens` of the context free (cut at a line start when it can be). */
   fitPrefix(text: string, reserveTokens: number): string;
   dispose(): Promise<void>;

@@ -5,6 +5,7 @@
  */
 import { ResponseError } from "vscode-languageserver/node";
 import { ErrorCodes, type ErrorData, type ErrorName } from "../protocol/protocol.ts";
+import { PairsOutputError, PromptFileError } from "../pairs/errors.ts";
 import type { ModelFileError, ModelRuntimeError } from "../runtime/index.ts";
 import { ParamsError } from "./validate.ts";
 
@@ -50,6 +51,8 @@ export function toResponseError(error: unknown): ResponseError<ErrorData> {
     new ResponseError<ErrorData>(ErrorCodes[name], message, { name, ...data });
   if (error instanceof DaemonError) return make(error.code, error.message, error.data);
   if (error instanceof ParamsError) return make("InvalidParams", `Invalid params: ${error.message}`, { field: error.field });
+  if (error instanceof PromptFileError) return make("InvalidPrompts", error.message, { path: error.file, ...(error.line === undefined ? {} : { line: error.line }) });
+  if (error instanceof PairsOutputError) return make("InvalidOutput", error.message, { path: error.file, reason: error.code });
   if (isNamed<ModelFileError>(error, "ModelFileError")) return make(error.code, error.message, { path: error.path });
   if (isNamed<ModelRuntimeError>(error, "ModelRuntimeError")) return make(RUNTIME_CODES[error.code] ?? "RuntimeError", error.message);
   // The decoding rules' DecodingOptionError is a RangeError, as are the runtime's option checks.

@@ -12,7 +12,8 @@ import { builtinPair } from "../runtime/builtin-pair.ts";
 import type { ModelFileSummary } from "../runtime/model-files.ts";
 import type { CompareEntry, DecodingParams, GenerateResult, LoadBuiltinPairParams, LoadPairParams, MethodName, ModelFileInfo, ScoreResult } from "../protocol/protocol.ts";
 import { DaemonError } from "./errors.ts";
-import type { CallOptions, Engine, EngineCompareRequest, EngineGenerateRequest, EngineLoader, EngineScoreRequest } from "./engine.ts";
+import type { PairsResult as PairsRunResult } from "../pairs/generate-pairs.ts";
+import type { CallOptions, Engine, EngineCompareRequest, EngineGenerateRequest, EngineLoader, EnginePairsRequest, EngineScoreRequest, PairsCallOptions } from "./engine.ts";
 
 type RuleSpec = NonNullable<GenerateRequest["method"]>;
 
@@ -165,6 +166,18 @@ class RuntimeEngine implements Engine {
       options.onEntry?.(wire);
     }
     return entries;
+  }
+
+  async pairs(request: EnginePairsRequest, options: PairsCallOptions): Promise<PairsRunResult> {
+    // Imported here, like the runtime: generate-pairs loads node-llama-cpp.
+    const { generatePreferencePairs } = await import("../pairs/generate-pairs.ts");
+    return generatePreferencePairs({
+      pair: this.pair,
+      ...request,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      runRow: options.runRow,
+    });
   }
 
   fitPrefix(text: string, reserveTokens: number): string {

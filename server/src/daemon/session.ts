@@ -34,6 +34,8 @@ import {
   loadBuiltinPair,
   loadPair,
   NOTIFICATIONS,
+  pairs,
+  pairsProgress,
   PROTOCOL_VERSION,
   REQUESTS,
   score,
@@ -54,8 +56,9 @@ import { documentConfiguration, type SyncedDocument } from "./documents.ts";
 import type { Engine, EngineGenerateRequest } from "./engine.ts";
 import { toResponseError } from "./errors.ts";
 import { cutCompletion, inlineContext, type Cut, type InlineContext } from "./inline.ts";
+import { runPairsJob } from "./pairs-job.ts";
 import { builtinPairParams } from "./runtime-engine.ts";
-import { parseCompare, parseConfigure, parseGenerate, parseInitializationOptions, parseInlineCompletion, parseLoadBuiltinPair, parseLoadPair, parseScore, ParamsError } from "./validate.ts";
+import { parseCompare, parseConfigure, parseGenerate, parseInitializationOptions, parseInlineCompletion, parseLoadBuiltinPair, parseLoadPair, parsePairs, parseScore, ParamsError } from "./validate.ts";
 
 export const SERVER_NAME = "aad";
 export const SERVER_VERSION = "0.1.0";
@@ -76,6 +79,8 @@ export class Session implements SessionHandle {
   private readonly documents = new TextDocuments<SyncedDocument>(documentConfiguration);
   private inlineSettings: Required<InlineCompletionSettings> = DEFAULT_INLINE_COMPLETION_SETTINGS;
   private closed = false;
+  /** Aborted when the session ends: long jobs (aad/pairs) stop with it. */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly daemon: Daemon,
@@ -125,6 +130,7 @@ export class Session implements SessionHandle {
   private end(): void {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     this.daemon.removeSession(this.id);
     this.connection.dispose();
   }
@@ -147,6 +153,7 @@ export class Session implements SessionHandle {
         requests: REQUESTS,
         notifications: NOTIFICATIONS,
         partialResults: [generate.method, compare.method],
+        workDoneProgress: [pairs.method],
       };
       return {
         capabilities: {
@@ -216,6 +223,10 @@ export class Session implements SessionHandle {
         daemon.requireEngine().score({ prompt: promptOf(params), response: params.response, ...pick(params, ["raw", "alpha", "beta", "traceTopK"]) }, { signal }),
       );
     });
+
+    this.onRequest(pairs, parsePairs, (params, token) =>
+      runPairsJob({ daemon, client: this.id, closed: this.closing.signal, progress: (progressToken, value) => this.progress(pairsProgress, progressToken, value) }, params, token),
+    );
 
     connection.onRequest("textDocument/inlineCompletion", async (...args: unknown[]) => {
       const token = args.pop() as CancellationToken;

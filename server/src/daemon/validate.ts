@@ -15,6 +15,7 @@ import {
   type LoadBuiltinPairParams,
   type LoadPairParams,
   type MethodName,
+  type PairsParams,
   type PromptParams,
   type ScoreParams,
 } from "../protocol/protocol.ts";
@@ -316,6 +317,30 @@ export function parseScore(value: unknown): ScoreParams {
   r.done(PARTIAL_RESULT_KEYS);
   checkRawWithMessages(prompt, raw);
   return { ...prompt, response, ...optional({ raw, alpha, beta, traceTopK }) };
+}
+
+export function parsePairs(value: unknown): PairsParams {
+  const r = new Reader(value, "", "aad/pairs params");
+  const promptsFile = r.requiredString("promptsFile", PATH);
+  const out = r.requiredString("out", PATH);
+  if (!out.toLowerCase().endsWith(".jsonl")) throw new ParamsError("out", `"out" must name a .jsonl file, got ${describe(out)}`);
+  const settings = optional({
+    rejected: r.choice("rejected", ["sample", "greedy-dpo"]),
+    topP: r.number("topP", { min: 0, max: 1, exclusiveMin: true }),
+    temperature: r.number("temperature", { min: 0, max: 100 }),
+    alpha: r.number("alpha", { min: 0, max: 1, exclusiveMin: true }),
+    maxTokens: r.number("maxTokens", { min: 1, max: LIMITS.maxTokens, integer: true }),
+    limit: r.number("limit", { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+    seed: r.number("seed", { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, integer: true }),
+  });
+  const token = r.raw("workDoneToken");
+  let workDoneToken: string | number | undefined;
+  if (token !== undefined) {
+    if ((typeof token === "string" && token.length <= 256) || (typeof token === "number" && Number.isSafeInteger(token))) workDoneToken = token;
+    else throw new ParamsError("workDoneToken", `"workDoneToken" must be a string (at most 256 characters) or an integer, got ${describe(token)}`);
+  }
+  r.done(["partialResultToken"]);
+  return { promptsFile, out, ...settings, ...optional({ workDoneToken }) };
 }
 
 export function parseInlineSettings(value: unknown, path: string): InlineCompletionSettings {

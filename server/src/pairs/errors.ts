@@ -19,6 +19,8 @@ export class PromptFileError extends Error {
 }
 
 export type PairsOutputErrorCode =
+  /** The output (or its lock file, or its folder) cannot be created, opened or written. */
+  | "Unwritable"
   /** The output file holds lines that `aad pairs` did not write. */
   | "NotPairsFile"
   /** The output was written with other settings or models; resuming would mix two datasets. */

@@ -46,6 +46,14 @@ export interface PairsOptions {
   readonly seed?: number;
   /** Stops the run after the row in progress (which is written): the file stays resumable. */
   readonly signal?: AbortSignal;
+  /**
+   * Runs one prompt's decoding (both responses) when it is its turn; default: at once. The daemon
+   * passes its scheduler here, so that other clients' requests run between rows. `decode` takes
+   * the signal that aborts the row mid-way (the row is then not written). A rejection with
+   * `signal.reason` — the run's signal fired while the row was still waiting — ends the run as
+   * interrupted; any other rejection fails it.
+   */
+  readonly runRow?: <T>(decode: (rowSignal?: AbortSignal) => Promise<T>) => Promise<T>;
   readonly onProgress?: (progress: PairsProgress) => void;
   /** The model files' SHA-256 when the caller already knows them; otherwise they are computed (once per process). */
   readonly modelHashes?: Readonly<Partial<Record<ModelFileRole, string>>>;
@@ -113,10 +121,19 @@ export async function generatePreferencePairs(options: PairsOptions): Promise<Pa
     const progress = (done: number): PairsProgress => ({ done, total, written, skippedEqual, resumedAt });
     let index = Math.min(resumedAt, total);
     options.onProgress?.(progress(index));
+    const runRow = options.runRow ?? ((decode) => decode());
     for (; index < total; index++) {
       if (options.signal?.aborted === true) break;
       const record = records[index]!;
-      const row = await pairFor(options.pair, record, index, run, options.promptsFile);
+      const at = index;
+      let row: PreferenceRow | undefined;
+      try {
+        row = await runRow((rowSignal) => pairFor(options.pair, record, at, run, options.promptsFile, rowSignal));
+      } catch (error) {
+        // Read through a function: TypeScript keeps `aborted` narrowed to false from the loop's check.
+        if (stoppedBy(options.signal, error)) break;
+        throw error;
+      }
       if (row === undefined) skippedEqual++;
       else {
         await log.append(row);
@@ -131,6 +148,11 @@ export async function generatePreferencePairs(options: PairsOptions): Promise<Pa
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The run's signal has fired and `error` is its reason: the row was dropped before it started. */
+function stoppedBy(signal: AbortSignal | undefined, error: unknown): boolean {
+  return signal !== undefined && signal.aborted && error === signal.reason;
+}
 
 interface Settings {
   readonly seed: number;
@@ -208,12 +230,12 @@ function responseField(record: PromptRecord, text: string): PreferenceRow["chose
 }
 
 /** The row for one prompt, or undefined when the two responses are the same text. */
-async function pairFor(pair: ModelPair, record: PromptRecord, index: number, settings: RunSettings, promptsFile: string): Promise<PreferenceRow | undefined> {
+async function pairFor(pair: ModelPair, record: PromptRecord, index: number, settings: RunSettings, promptsFile: string, signal?: AbortSignal): Promise<PreferenceRow | undefined> {
   const input = record.kind === "text" ? { prompt: record.prompt } : { messages: record.messages };
   const seed = `${settings.seed}:${index}`;
   const decode = async (method: RuleSpec): Promise<GenerateResult> => {
     try {
-      return await generate(pair, { ...input, method, maxTokens: settings.maxTokens, seed });
+      return await generate(pair, { ...input, method, maxTokens: settings.maxTokens, seed, ...(signal === undefined ? {} : { signal }) });
     } catch (error) {
       if (error instanceof ModelRuntimeError && error.code === "PromptTooLong") throw new PromptFileError(promptsFile, record.line, error.message);
       throw error;

@@ -30,12 +30,12 @@ const NEWLINE = 0x0a;
 const CHUNK_BYTES = 1 << 20;
 
 export async function openRowLog(path: string): Promise<RowLog> {
-  await mkdir(dirname(path), { recursive: true });
-  const releaseLock = await acquireLock(path);
+  await unwritable(path, mkdir(dirname(path), { recursive: true }));
+  const releaseLock = await unwritable(path, acquireLock(path));
   let handle: FileHandle | undefined;
   try {
     const existed = await exists(path);
-    handle = await open(path, "a+");
+    handle = await unwritable(path, open(path, "a+"));
     if (!existed) await syncDirectory(dirname(path));
     const scan = await scanLines(handle);
     if (scan.size > scan.completeEnd) {
@@ -126,6 +126,18 @@ async function readLastRow(handle: FileHandle, path: string, scan: LineScan): Pr
     return JSON.parse(buffer.toString("utf8"));
   } catch (error) {
     throw new PairsOutputError("NotPairsFile", path, `line ${scan.lines} is not JSON, so this is not an output of \`aad pairs\`; choose another output file`, { cause: error });
+  }
+}
+
+/** A file-system failure to create or open the output, as the PairsOutputError that names it. */
+async function unwritable<T>(path: string, operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    if (error instanceof PairsOutputError || typeof code !== "string") throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new PairsOutputError("Unwritable", path, `cannot write the output here (${reason}); choose a .jsonl file in a folder you can write to`, { cause: error });
   }
 }
 

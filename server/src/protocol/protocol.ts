@@ -36,6 +36,10 @@ export const ErrorCodes = {
   /** The runtime failed for another reason; the daemon is still up. */
   RuntimeError: -32016,
   ShuttingDown: -32017,
+  /** aad/pairs: the prompts file is not .jsonl/.txt, holds no prompts, has a malformed line, or a prompt does not fit the context. */
+  InvalidPrompts: -32018,
+  /** aad/pairs: the output file cannot be written, or cannot be resumed safely (`data.reason`). */
+  InvalidOutput: -32019,
   InvalidParams: -32602,
   /** The client cancelled the request (`$/cancelRequest`) or disconnected. */
   Cancelled: -32800,
@@ -55,7 +59,19 @@ export interface ErrorData {
   readonly field?: string;
   /** Busy: how many jobs were waiting. */
   readonly queueDepth?: number;
+  /** InvalidPrompts: the 1-based line of the prompts file at fault, when one is. */
+  readonly line?: number;
+  /** InvalidOutput: what is wrong with the output file. */
+  readonly reason?: OutputProblem;
 }
+
+/**
+ * Why aad/pairs refuses an output file: it cannot be created or appended to ("Unwritable"), holds
+ * lines `aad pairs` did not write ("NotPairsFile"), was written with other settings or models
+ * ("SettingsMismatch"), its last row is for a prompt the prompts file no longer has at that
+ * position ("PromptMismatch"), or another job or process is writing it ("Busy").
+ */
+export type OutputProblem = "Unwritable" | "NotPairsFile" | "SettingsMismatch" | "PromptMismatch" | "Busy";
 
 // ---------------------------------------------------------------------------------------------
 // Shared shapes
@@ -370,6 +386,83 @@ export interface ScoreResult {
 export const score = new RequestType<ScoreParams, ScoreResult, ErrorData>("aad/score");
 
 // ---------------------------------------------------------------------------------------------
+// aad/pairs
+
+/**
+ * Synthetic preference pairs into a resumable JSON Lines file, as `aad pairs` writes them: for
+ * each prompt the AAD response is `chosen` and a response of the DPO model alone is `rejected`
+ * (TRL's `{"prompt", "chosen", "rejected"}` plus `meta`). Same names and defaults as the CLI.
+ */
+export interface PairsParams {
+  /** `.jsonl` (`{"prompt"}` or `{"messages"}` per line) or `.txt` (one prompt per line). Absolute path. */
+  readonly promptsFile: string;
+  /** The output, a `.jsonl` file; an existing one is resumed after its last complete row. Absolute path. */
+  readonly out: string;
+  /** How the rejected response is decoded from the DPO model. Default "sample". */
+  readonly rejected?: "sample" | "greedy-dpo";
+  /** Nucleus threshold of the rejected sample, in (0, 1]. Default 0.9. */
+  readonly topP?: number;
+  /** Temperature of the rejected sample, ≥ 0. Default 1. */
+  readonly temperature?: number;
+  /** AAD's candidate-set threshold for the chosen response, in (0, 1]. Default 0.1. */
+  readonly alpha?: number;
+  /** Most tokens per response, 1–4096. Default 128. */
+  readonly maxTokens?: number;
+  /** Use only the first `limit` prompts of the file. Default: all. */
+  readonly limit?: number;
+  /** The run's seed (a safe integer); prompt i samples with `"<seed>:<i>"`. Default 0. */
+  readonly seed?: number;
+  /** LSP work-done progress: `$/progress` notifications (PairsProgress) carry this token. */
+  readonly workDoneToken?: ProgressToken;
+}
+
+/** The defaults of PairsParams (those of `aad pairs`). */
+export const DEFAULT_PAIRS_SETTINGS = { rejected: "sample", topP: 0.9, temperature: 1, alpha: 0.1, maxTokens: 128, seed: 0 } as const;
+
+export interface PairsCounts {
+  /** Prompts finished, including those earlier runs finished. */
+  readonly done: number;
+  /** Prompts this run is to cover: the file's, or `limit` of them. */
+  readonly total: number;
+  /** Rows this run wrote. */
+  readonly written: number;
+  /** Prompts this run skipped because the chosen and rejected responses were the same text. */
+  readonly skippedEqual: number;
+  /** Prompts earlier runs had finished when this one started (it resumed at this index). */
+  readonly resumedAt: number;
+}
+
+export interface PairsResult extends PairsCounts {
+  /** The output file, absolute. */
+  readonly out: string;
+  /** Rows the output held when this run started. */
+  readonly resumedRows: number;
+  /** Rows the output holds now: resumedRows + written. */
+  readonly rows: number;
+  /** Bytes of a torn last line (a killed run's unfinished row) that were dropped on resuming. */
+  readonly droppedBytes: number;
+  /**
+   * True when `$/cancelRequest` stopped the job before its last prompt. The row in progress was
+   * finished and written; every row is complete; the same request again resumes at prompt `done`.
+   */
+  readonly cancelled: boolean;
+}
+
+/**
+ * LSP work-done progress values of an aad/pairs job, for its `workDoneToken`: one "begin" (before
+ * the first row, with the resume point), a "report" after each prompt, one "end" (also when the
+ * job fails or is cancelled). `counts` carries the numbers behind the message.
+ */
+export type PairsProgress =
+  | { readonly kind: "begin"; readonly title: string; readonly cancellable: true; readonly message: string; readonly percentage: number; readonly counts: PairsCounts }
+  | { readonly kind: "report"; readonly cancellable: true; readonly message: string; readonly percentage: number; readonly counts: PairsCounts }
+  | { readonly kind: "end"; readonly message: string; readonly counts: PairsCounts };
+
+export const pairs = new RequestType<PairsParams, PairsResult, ErrorData>("aad/pairs");
+/** `$/progress` values for a pairs request's `workDoneToken`. */
+export const pairsProgress = new ProgressType<PairsProgress>();
+
+// ---------------------------------------------------------------------------------------------
 // aad/configure and inline completion settings
 
 /** How `textDocument/inlineCompletion` decodes; per connection. */
@@ -437,7 +530,9 @@ export interface ExperimentalCapabilities {
   readonly notifications: readonly string[];
   /** Progress streams, by the request whose `partialResultToken` they use. */
   readonly partialResults: readonly string[];
+  /** Requests that report LSP work-done progress for their `workDoneToken` and stop cleanly on `$/cancelRequest`. */
+  readonly workDoneProgress: readonly string[];
 }
 
-export const REQUESTS: readonly string[] = [loadPair.method, loadBuiltinPair.method, status.method, generate.method, compare.method, score.method, configure.method];
+export const REQUESTS: readonly string[] = [loadPair.method, loadBuiltinPair.method, status.method, generate.method, compare.method, score.method, pairs.method, configure.method];
 export const NOTIFICATIONS: readonly string[] = [pairChanged.method];

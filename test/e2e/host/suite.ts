@@ -7,10 +7,11 @@
  * is also written as JSON to $AAD_E2E_HOST_RESULTS, which the outer test reads.
  */
 import { strict as assert } from "node:assert";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as vscode from "vscode";
-import type { CompareResult, GenerateResult, PairInfo, ScoreResult, StatusResult } from "../../../server/src/protocol/protocol.ts";
+import type { CompareResult, GenerateResult, PairInfo, PairsResult, ScoreResult, StatusResult } from "../../../server/src/protocol/protocol.ts";
 
 const EXTENSION_ID = "aad-tools.aad";
 const PROMPT = "Beginner here. How do I reverse a list in Python?";
@@ -155,8 +156,39 @@ test("Toggle Inline Completions flips the setting", async () => {
   assert.equal(await command<boolean>("aad.toggleInlineCompletions"), before);
 });
 
-test("Generate Preference Pairs answers that it is not available yet", async () => {
-  assert.equal(await command("aad.generatePreferencePairs"), undefined);
+test("Generate Preference Pairs writes TRL rows through the daemon, opens the file, and resumes it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "aad-host-pairs-"));
+  const promptsFile = join(dir, "prompts.jsonl");
+  const questions = [PROMPT, "How do I read a file line by line in Python?", "What is the difference between a list and a tuple?", "How do I sort a dictionary by value?"];
+  writeFileSync(promptsFile, questions.map((prompt) => JSON.stringify({ prompt })).join("\n") + "\n");
+  const out = join(dir, "prompts.pairs.jsonl");
+  const args = { promptsFile, out, limit: 3, maxTokens: 16 };
+  const result = await command<PairsResult | undefined>("aad.generatePreferencePairs", args);
+  assert.ok(result, "aad.generatePreferencePairs returned nothing (see the AAD output channel)");
+  assert.equal(result.out, out);
+  assert.deepEqual([result.done, result.total, result.cancelled, result.resumedRows], [3, 3, false, 0]);
+  assert.equal(result.written + result.skippedEqual, 3);
+  assert.ok(result.rows > 0, "every pair was skipped: nothing to open");
+  const rows = readFileSync(out, "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as { prompt: unknown; chosen: unknown; rejected: unknown; meta: { index: number; maxTokens: number } });
+  assert.equal(rows.length, result.rows);
+  for (const row of rows) {
+    assert.equal(row.prompt, questions[row.meta.index]);
+    assert.ok(typeof row.chosen === "string" && typeof row.rejected === "string" && row.chosen !== row.rejected);
+    assert.equal(row.meta.maxTokens, 16);
+  }
+  const editor = vscode.window.activeTextEditor;
+  assert.equal(editor?.document.uri.fsPath, out, "the pairs file was not opened");
+  assert.equal(editor.document.lineCount, rows.length + 1);
+  await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+  // The same command again resumes the finished file: nothing written, nothing duplicated.
+  const again = await command<PairsResult | undefined>("aad.generatePreferencePairs", { ...args, open: false });
+  assert.ok(again);
+  assert.deepEqual([again.written, again.resumedRows, again.rows, again.cancelled], [0, result.rows, result.rows, false]);
+  // A missing prompts file is refused (the error is shown), and the window carries on.
+  assert.equal(await command("aad.generatePreferencePairs", { promptsFile: join(dir, "missing.jsonl"), out }), undefined);
 });
 
 async function setMachineSetting(key: string, value: unknown): Promise<void> {
