@@ -6,7 +6,7 @@ import { Command } from "commander";
 
 const program = new Command()
   .name("bench")
-  .argument("[suites...]", "quality, speed, bootstrap (default: quality and speed)")
+  .argument("[suites...]", "quality, speed, bootstrap, dpo-recipe (default: quality and speed)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
   .option("--max-tokens <n>", "token limit per response", "64")
@@ -26,8 +26,11 @@ for (const suite of suites) {
   } else if (suite === "bootstrap") {
     const { runBootstrap } = await import("./bootstrap.ts");
     await runBootstrap({ log });
+  } else if (suite === "dpo-recipe") {
+    const { runDpoRecipe } = await import("./dpo-recipe.ts");
+    await runDpoRecipe({ log });
   } else {
-    console.error(`unknown suite "${suite}" (quality, speed, bootstrap)`);
+    console.error(`unknown suite "${suite}" (quality, speed, bootstrap, dpo-recipe)`);
     process.exitCode = 2;
   }
 }

@@ -25,9 +25,16 @@ const prompts = heldoutPrompts().map((p) => p.text);
 const BATCH_SHAPE_TOLERANCE = 1e-4;
 
 test("scoring a generated response reproduces its trace (same tokens and ranks, same numbers) in one batch per model", async () => {
+  let canonical = 0;
   for (const prompt of prompts.slice(0, 6)) {
     const generated = await generate(pair, { prompt, maxTokens: 60 });
-    const scored = await score(pair, { prompt, response: generated.text, endWithEos: generated.stoppedBy === "eos" });
+    const ids = generated.tokens.map((e) => e.token);
+    // As text when the tokenizer splits the text as the decoder did; otherwise as the ids themselves.
+    const asText = await score(pair, { prompt, response: generated.text, endWithEos: generated.stoppedBy === "eos" });
+    const sameSplit = asText.tokens.length === ids.length && asText.tokens.every((e, i) => e.token === ids[i]);
+    if (sameSplit) canonical++;
+    const scored = sameSplit ? asText : await score(pair, { prompt, response: generated.stoppedBy === "eos" ? ids.slice(0, -1) : ids, endWithEos: generated.stoppedBy === "eos" });
+    assert.equal(scored.text, generated.text);
     assert.deepEqual(scored.tokens.map((e) => e.token), generated.tokens.map((e) => e.token), prompt);
     for (const [i, entry] of scored.tokens.entries()) {
       const other = generated.tokens[i]!;
@@ -40,6 +47,15 @@ test("scoring a generated response reproduces its trace (same tokens and ranks, 
     assert.ok(Math.abs(scored.stats.implicitReward - generated.stats.implicitReward) <= BATCH_SHAPE_TOLERANCE * scored.tokens.length);
     assert.ok(scored.runtime.work.dpo!.flushes <= 1 && scored.runtime.work.sft!.flushes <= 1, "one batch per model");
   }
+  assert.ok(canonical >= 3, `the text path must be exercised: only ${canonical} of 6 responses retokenise to their own ids`);
+});
+
+test("a response given as token ids is scored as exactly those ids, and an id outside the vocabulary is refused", async () => {
+  const generated = await generate(pair, { prompt: prompts[3]!, maxTokens: 12 });
+  const ids = generated.tokens.map((e) => e.token).filter((t) => t !== pair.model.tokens.eos);
+  const scored = await score(pair, { prompt: prompts[3]!, response: ids, endWithEos: false });
+  assert.deepEqual(scored.tokens.map((e) => e.token), ids);
+  await assert.rejects(score(pair, { prompt: prompts[3]!, response: [1, pair.info.vocabSize] }), /not a token id of this pair/);
 });
 
 test("a response given without its leading space scores as the continuation of the prompt", async () => {

@@ -37,7 +37,7 @@ export const DEFAULT_FORGE_CONFIG: ForgeConfig = {
   maxPieces: 400,
   sft: { responsesPerPrompt: 2, steps: 300, batchSize: 32, learningRate: 5e-3, warmupSteps: 20 },
   preferences: { maxTokens: 80, topK: 64, parallel: 16, heldoutPrompts: 300, trainPrompts: 2400 },
-  dpo: { split: 0.1, beta: 0.1, epochs: 2, batchSize: 8, learningRate: 3e-3, rank: 8, alpha: 16 },
+  dpo: { split: 0.1, beta: 0.1, epochs: 2, batchSize: 8, learningRate: 5e-4, rank: 8, alpha: 16 },
 };
 
 /** A scaled-down forge for tests: a few steps of each stage, same code path. */

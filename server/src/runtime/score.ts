@@ -28,8 +28,12 @@ export interface ScoreRequest extends PromptInput {
    * The response text as it follows the prompt — as `generate` returns it. When it does not start
    * with whitespace and the prompt does not end with whitespace, one space joins them (so "Use
    * reversed()" scores as the continuation " Use reversed()").
+   *
+   * Or the response as token ids, scored exactly as given: a decoder may emit a token sequence
+   * that is not the tokenizer's own split of its text (AAD can pick " t" + "o" where the tokenizer
+   * would write " to"), and only its ids reproduce its trace.
    */
-  readonly response: string;
+  readonly response: string | readonly number[];
   /** Score the end of the response too (the EOS token), as a finished response. Default true. */
   readonly endWithEos?: boolean;
   /** alpha of the candidate set the trace reports. Default DEFAULT_ALPHA. */
@@ -55,7 +59,7 @@ export async function score(pair: ModelPair, request: ScoreRequest): Promise<Sco
     const started = performance.now();
     const model = pair.model;
     const prompt = formatPrompt(model, request);
-    const response = responseTokens(pair, prompt, request.response);
+    const response = typeof request.response === "string" ? responseTokens(pair, prompt, request.response) : validTokens(pair, request.response);
     const eos = model.tokens.eos;
     if (request.endWithEos !== false && eos !== null) response.push(eos);
     if (prompt.tokens.length + response.length - 1 > pair.info.contextSize - 1) {
@@ -135,6 +139,12 @@ function responseTokens(pair: ModelPair, prompt: FormattedPrompt, response: stri
   return model.tokenize(response.trimStart(), false);
 }
 
+function validTokens(pair: ModelPair, tokens: readonly number[]): number[] {
+  const size = pair.info.vocabSize;
+  const bad = tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= size);
+  if (bad !== undefined) throw new ModelRuntimeError("UnsupportedRequest", `The response token ${bad} is not a token id of this pair (0 … ${size - 1}).`);
+  return [...tokens];
+}
 
 // ---------------------------------------------------------------------------------------------
 
