@@ -8,8 +8,9 @@ import { finiteLogprob, ranksAbove, rankValue } from "./logprobs.ts";
 export const DEFAULT_BETA = 0.1;
 
 /**
- * EFT's lambda when a caller gives none. Placeholder: the benchmark sweep chooses it, and the
- * lead sets it from the sweep's result.
+ * EFT's lambda when a caller gives none. From the quality benchmark's sweep on the built-in pair
+ * (where DPO beats SFT greedily): λ = 1 is greedy DPO itself, and of the extrapolating values
+ * 1.5 scored best (1.44 against 1.39 at 2 and 1.18 at 3, 150 prompts; intervals ±0.19 overlap).
  */
 export const EFT_DEFAULT_LAMBDA = 1.5;
 
