@@ -5,7 +5,8 @@
  * 1. Package the extension with vsce (linux-x64) and install the .vsix into a fresh code-server.
  * 2. UI: run "AAD: Generate" from the command palette on the built-in pair, wait for the
  *    advantage view's webview and check what it shows; type in an editor and accept an inline
- *    completion (ghost text, Tab).
+ *    completion (ghost text, Tab); generate preference pairs through the file dialogs and
+ *    cancel from the progress notification.
  * 3. Extension host: VS Code's extensionTestsPath runs host/suite.ts against the installed
  *    extension and a real daemon.
  *
@@ -23,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from "vscode-jsonrpc/node";
+import { heldoutPrompts } from "../../server/src/forge/world.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
@@ -431,6 +433,56 @@ test("an inline completion shows as ghost text, and a word of it then the rest a
       await waitFor(`Tab to insert the suggestion (ghost text ${JSON.stringify(suggestion)})`, 10_000, async () => ((await cursor()) > afterWord ? true : undefined));
       await page.screenshot({ path: artifact("inline-accepted.png") });
       console.log(`# e2e inline completion accepted: ${JSON.stringify(suggestion)}`);
+    });
+  });
+  await r.page?.close();
+  r.page = undefined;
+});
+
+test("AAD: Generate Preference Pairs picks both files through the dialogs, shows progress with Cancel, and opens what was written", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  // Enough prompts that the job is still running when Cancel is clicked (the built-in pair does a few per second).
+  const promptsFile = join(r.workspace, "pair-prompts.txt");
+  const out = join(r.workspace, "pair-prompts.pairs.jsonl");
+  const prompts = heldoutPrompts().slice(0, 400).map((p) => p.text);
+  writeFileSync(promptsFile, prompts.join("\n") + "\n");
+  await uiStep(r, "pairs", async (page) => {
+    await timed("UI: Generate Preference Pairs → Cancel", async () => {
+      await runCommand(page, "AAD: Generate Preference Pairs");
+      // code-server's dialogs are VS Code's simple file dialog: a quick input that takes a path.
+      const input = page.locator(".quick-input-widget .quick-input-box input");
+      await waitFor("the open dialog", 30_000, async () => ((await page.locator(".quick-input-widget", { hasText: "choose the prompts file" }).count()) > 0 ? true : undefined));
+      await input.fill(promptsFile);
+      await page.keyboard.press("Enter");
+      await waitFor("the save dialog", 30_000, async () => ((await page.locator(".quick-input-widget", { hasText: "where to write the preference pairs" }).count()) > 0 ? true : undefined));
+      assert.equal(await input.inputValue(), out, "the save dialog proposes <name>.pairs.jsonl next to the prompts");
+      await page.keyboard.press("Enter");
+      const rejected = page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: "greedy-dpo" }).first();
+      await rejected.waitFor({ state: "visible", timeout: 30_000 });
+      await rejected.click();
+      const toast = page.locator(".notification-toast", { hasText: "generating preference pairs" }).first();
+      // Cancel once a few rows are on disk.
+      await waitFor("progress past 3 prompts", 120_000, async () => {
+        const text = (await toast.textContent().catch(() => "")) ?? "";
+        const match = /(\d+)\/400 prompts/.exec(text);
+        return match && Number(match[1]) >= 3 ? true : undefined;
+      });
+      await page.screenshot({ path: artifact("pairs-progress.png") });
+      await toast.hover();
+      await toast.locator(".monaco-button, .action-label", { hasText: "Cancel" }).first().click();
+      const summary = page.locator(".notification-toast", { hasText: "Stopped after" }).first();
+      await summary.waitFor({ state: "visible", timeout: 60_000 });
+      const said = (await summary.textContent()) ?? "";
+      const match = /Stopped after (\d+)\/400 prompts: pair-prompts\.pairs\.jsonl holds (\d+) complete pair/.exec(said);
+      assert.ok(match, `unexpected summary: ${said}`);
+      const rows = readFileSync(out, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line) as { prompt: string; chosen: string; rejected: string });
+      assert.equal(rows.length, Number(match[2]), "the summary counts the rows in the file");
+      assert.ok(rows.length >= 1 && Number(match[1]) < 400, `cancel must stop the job early (${match[1]}/400 done, ${rows.length} rows)`);
+      for (const row of rows) assert.ok(prompts.includes(row.prompt) && row.chosen !== row.rejected);
+      // The result is opened in an editor.
+      await page.locator(".tabs-container .tab", { hasText: "pair-prompts.pairs.jsonl" }).first().waitFor({ state: "visible", timeout: 30_000 });
+      await page.screenshot({ path: artifact("pairs-cancelled.png") });
+      console.log(`# e2e pairs: cancelled at ${match[1]}/400 prompts with ${rows.length} rows`);
     });
   });
   await r.page?.close();
