@@ -92,6 +92,7 @@ void describe("aad/pairs through the daemon", { skip: pair === undefined ? "no b
   void test("a small job writes valid rows and reports begin, one report per prompt and end, in order", async (t) => {
     const out = join(dir.path, "small.jsonl");
     const started = Date.now();
+    const tokensBefore = (await client.connection.sendRequest(aad.status)).tokensGenerated;
     const { values, result } = runPairs(client, { promptsFile, out, limit: 3, ...SMALL }, "small-1");
     const final = await result;
     t.diagnostic(`3 prompts in ${Date.now() - started} ms`);
@@ -126,6 +127,9 @@ void describe("aad/pairs through the daemon", { skip: pair === undefined ? "no b
       if (row.meta.index === 1) assert.ok(Array.isArray(row.prompt) && Array.isArray(row.chosen) && Array.isArray(row.rejected));
       else assert.ok(typeof row.prompt === "string" && typeof row.chosen === "string" && typeof row.rejected === "string");
     }
+    // The status counts the written rows' tokens (rows skipped as chosen = rejected are not known).
+    const tokensAfter = (await client.connection.sendRequest(aad.status)).tokensGenerated;
+    assert.equal(tokensAfter - tokensBefore, rows.reduce((sum, row) => sum + row.meta.tokens.chosen + row.meta.tokens.rejected, 0));
     // Again on the finished file: nothing to do, nothing written, nothing duplicated.
     const again = runPairs(client, { promptsFile, out, limit: 3, ...SMALL }, "small-2");
     const second = await again.result;

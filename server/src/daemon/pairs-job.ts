@@ -125,13 +125,18 @@ async function runRow<T>(ctx: PairsJobContext, engine: Engine, stop: AbortSignal
   for (;;) {
     if (stopped()) throw stop.reason;
     try {
-      return await daemon.runJob({ class: "batch", client: ctx.client, method: pairs.method, finishOnCancel: true }, tokenOf(stop), (rowSignal) => {
+      return await daemon.runJob({ class: "batch", client: ctx.client, method: pairs.method, finishOnCancel: true }, tokenOf(stop), async (rowSignal) => {
         if (daemon.engine !== engine) {
           const counts = reporter.counts;
           const kept = counts === undefined ? "" : ` after ${counts.done}/${counts.total} prompts; the rows written so far are kept`;
           throw new DaemonError("RuntimeError", `The model pair changed while aad/pairs was running (another request loaded another pair), so the job stopped${kept}. Load the same pair again and send the same request to resume.`);
         }
-        return decode(unlessCancelled(rowSignal));
+        const started = Date.now();
+        const row = await decode(unlessCancelled(rowSignal));
+        // The status's token counters include the pairs' responses (a skipped row's are not known).
+        const tokens = tokensOf(row);
+        if (tokens > 0) daemon.recordTokens(tokens, Date.now() - started);
+        return row;
       });
     } catch (error) {
       if (stopped() && error instanceof DaemonError && error.code === "Cancelled") throw stop.reason;
@@ -168,6 +173,11 @@ function tokenOf(signal: AbortSignal): CancellationToken {
       return { dispose: () => signal.removeEventListener("abort", handler) };
     },
   };
+}
+
+function tokensOf(row: unknown): number {
+  const counts = (row as { meta?: { tokens?: { chosen?: unknown; rejected?: unknown } } } | undefined)?.meta?.tokens;
+  return typeof counts?.chosen === "number" && typeof counts.rejected === "number" ? counts.chosen + counts.rejected : 0;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
