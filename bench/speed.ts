@@ -6,11 +6,11 @@
  */
 import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { createRng } from "../server/src/decoding/rng.ts";
 import type { RuleSpec } from "../server/src/decoding/index.ts";
-import { generate, ModelPair, type Schedule } from "../server/src/runtime/index.ts";
+import { DEFAULT_SCHEDULE, generate, ModelPair, type Schedule } from "../server/src/runtime/index.ts";
 import { summarize, writeResults } from "./results.ts";
 
 export const BENCH_PAIR_DIR = ".cache/bench-pair";
@@ -18,7 +18,7 @@ const files = { sft: `${BENCH_PAIR_DIR}/sft.gguf`, dpo: `${BENCH_PAIR_DIR}/dpo.g
 
 interface Variant {
   name: string;
-  run: (prompt: string) => Promise<{ tokens: number; seconds: number; singleCandidate?: number }>;
+  run: (prompt: string) => Promise<{ tokens: number; seconds: number; cpuMs: number; singleCandidate?: number; nativeSamplings?: number }>;
 }
 
 export async function runSpeed(options: { log: (line: string) => void; rounds?: number; maxTokens?: number }): Promise<void> {
@@ -47,34 +47,46 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     run: async (prompt) => {
       const context = baselineContexts.get(t)!;
       const sequence = context.getSequence();
+      const cpu = process.cpuUsage();
       const started = performance.now();
       let count = 0;
       for await (const token of sequence.evaluate([dpoAlone.tokens.bos!, ...dpoAlone.tokenize(prompt)] as Token[], { temperature: 0 })) {
         if (++count >= maxTokens || token === dpoAlone.tokens.eos) break;
       }
       const seconds = (performance.now() - started) / 1000;
+      const cpuMs = cpuMsSince(cpu);
       await sequence.dispose();
-      return { tokens: count, seconds };
+      return { tokens: count, seconds, cpuMs };
     },
   });
-  const ours = (name: string, spec: RuleSpec, schedule: Schedule): Variant => ({
+  const ours = (name: string, spec: RuleSpec, schedule: Schedule, traceSft = true): Variant => ({
     name,
     run: async (prompt) => {
+      const cpu = process.cpuUsage();
       const started = performance.now();
-      const result = await generate(pair, { prompt, raw: true, method: spec, maxTokens, schedule, stop: [] });
+      const result = await generate(pair, { prompt, raw: true, method: spec, maxTokens, schedule, stop: [], traceSft });
       const seconds = (performance.now() - started) / 1000;
-      return { tokens: result.stats.tokens, seconds, singleCandidate: result.tokens.filter((t) => t.candidateSetSize === 1).length };
+      const cpuMs = cpuMsSince(cpu);
+      const { dpo, sft } = result.runtime.work;
+      const nativeSamplings = (dpo?.nativeCalls ?? 0) + (sft?.nativeCalls ?? 0);
+      return { tokens: result.stats.tokens, seconds, cpuMs, nativeSamplings, singleCandidate: result.tokens.filter((t) => t.candidateSetSize === 1).length };
     },
   });
+  const tag = (schedule: Schedule) => `${schedule}${schedule === DEFAULT_SCHEDULE ? ", default" : ""}`;
   const variants: Variant[] = [
     nativeGreedy(threads),
     ...(cores !== threads ? [nativeGreedy(cores)] : []),
-    ours("greedy DPO (aad runtime, with SFT trace)", { method: "greedy-dpo" }, "lazy"),
-    ours("AAD eager (SFT every step)", { method: "aad" }, "eager"),
-    ours("AAD lazy", { method: "aad" }, "lazy"),
-    ours("AAD lazy + concurrent (background)", { method: "aad" }, "background"),
+    ours(`greedy DPO (aad runtime, with SFT trace, ${tag(DEFAULT_SCHEDULE)})`, { method: "greedy-dpo" }, DEFAULT_SCHEDULE),
+    ours("greedy DPO (aad runtime, traceSft false: DPO model only)", { method: "greedy-dpo" }, DEFAULT_SCHEDULE, false),
+    ours(`AAD ${tag("eager")} (SFT every step, waited for)`, { method: "aad" }, "eager"),
+    ours(`AAD ${tag("lazy")} (SFT only when a pick needs it)`, { method: "aad" }, "lazy"),
+    ours(`AAD ${tag("background")} (SFT alongside, batched when idle)`, { method: "aad" }, "background"),
+    ours(`AAD ${tag(DEFAULT_SCHEDULE)}, traceSft false`, { method: "aad" }, DEFAULT_SCHEDULE, false),
   ];
-  const perVariant = new Map<string, { tokens: number; seconds: number; single: number; rates: number[] }>(variants.map((v) => [v.name, { tokens: 0, seconds: 0, single: 0, rates: [] }]));
+  const perVariant = new Map<string, { tokens: number; seconds: number; cpuMs: number; samplings: number; single: number; rates: number[] }>(
+    variants.map((v) => [v.name, { tokens: 0, seconds: 0, cpuMs: 0, samplings: 0, single: 0, rates: [] }]),
+  );
+  const loadBefore = loadavg()[0]!;
   try {
     // Warm-up, then rounds in which every variant runs the same prompt, in rotated order.
     for (const v of variants) await v.run(prompts[0]!);
@@ -85,6 +97,8 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
         const acc = perVariant.get(v.name)!;
         acc.tokens += m.tokens;
         acc.seconds += m.seconds;
+        acc.cpuMs += m.cpuMs;
+        acc.samplings += m.nativeSamplings ?? 0;
         acc.single += m.singleCandidate ?? 0;
         acc.rates.push(m.tokens / m.seconds);
       }
@@ -94,12 +108,21 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     await pair.dispose();
     await llama.dispose();
   }
+  const loadAfter = loadavg()[0]!;
   const baseline = perVariant.get(variants[0]!.name)!;
   const baseRate = baseline.tokens / baseline.seconds;
   const rows = variants.map((v) => {
     const acc = perVariant.get(v.name)!;
     const rate = acc.tokens / acc.seconds;
-    return { name: v.name, tokensPerSecond: rate, ratioToGreedyDpo: rate / baseRate, spread: summarize(acc.rates), singleCandidateShare: v.name.startsWith("AAD") ? acc.single / Math.max(1, acc.tokens) : null };
+    return {
+      name: v.name,
+      tokensPerSecond: rate,
+      ratioToGreedyDpo: rate / baseRate,
+      spread: summarize(acc.rates),
+      cpuMsPerToken: acc.cpuMs / Math.max(1, acc.tokens),
+      nativeSamplingsPerToken: v.name.startsWith("greedy DPO (node") ? null : acc.samplings / Math.max(1, acc.tokens),
+      singleCandidateShare: v.name.startsWith("AAD") ? acc.single / Math.max(1, acc.tokens) : null,
+    };
   });
   for (const row of rows) log(`${row.name.padEnd(48)} ${row.tokensPerSecond.toFixed(1)} tok/s  ratio ${row.ratioToGreedyDpo.toFixed(2)}`);
 
@@ -107,11 +130,14 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
   const markdown = [
     `# Speed on the bench pair`,
     ``,
-    `Bench pair: 32,000-token vocabulary, ~60 M parameters, F16, random weights (meaningless text). ${rounds} rounds × ${maxTokens} tokens, variants interleaved in rotated order; ${cores} cores, ${threads} thread(s) per context in the pair (chosen as half the cores: SFT and DPO decode at the same time).`,
+    `Bench pair: 32,000-token vocabulary, ~60 M parameters, F16, random weights (meaningless text). ${rounds} rounds × ${maxTokens} tokens, variants interleaved in rotated order; ${cores} cores, ${threads} thread(s) per context in the pair (chosen as half the cores: SFT and DPO decode at the same time). Load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after: on a shared machine the ratios of the concurrent schedules depend on how much of the second core is free; CPU time per token (this process, all threads) counts the work whatever the load.`,
     ``,
-    `| variant | tokens/s | ratio to greedy DPO | single-candidate steps |`,
-    `|---|---|---|---|`,
-    ...rows.map((r) => `| ${r.name} | ${r.tokensPerSecond.toFixed(1)} | ${r.ratioToGreedyDpo.toFixed(2)} | ${r.singleCandidateShare === null ? "" : `${(100 * r.singleCandidateShare).toFixed(0)} %`} |`),
+    `| variant | tokens/s | ratio to greedy DPO | CPU ms / token | native samplings / token | single-candidate steps |`,
+    `|---|---|---|---|---|---|`,
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.tokensPerSecond.toFixed(1)} | ${r.ratioToGreedyDpo.toFixed(2)} | ${r.cpuMsPerToken.toFixed(1)} | ${r.nativeSamplingsPerToken === null ? "" : r.nativeSamplingsPerToken.toFixed(2)} | ${r.singleCandidateShare === null ? "" : `${(100 * r.singleCandidateShare).toFixed(0)} %`} |`,
+    ),
     ``,
     `The paper reports AAD at about 0.5× greedy DPO on one GPU; the goal here is ≥ 0.9×.`,
     ``,
@@ -123,7 +149,7 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     ``,
     `Goal: base + LoRA at most 1.1× one model.`,
   ].join("\n");
-  await writeResults("speed", { rounds, maxTokens, cores, threads, rows, memory }, markdown);
+  await writeResults("speed", { rounds, maxTokens, cores, threads, loadAverage: { before: loadBefore, after: loadAfter }, rows, memory }, markdown);
   log(markdown);
 }
 
@@ -143,4 +169,9 @@ function measureMemory(log: (line: string) => void): { name: string; maxRssKb: n
     out.push({ name, maxRssKb: Number(match[1]) });
   }
   return out;
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
 }

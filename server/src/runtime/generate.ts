@@ -16,7 +16,14 @@
  *   through `onTraceUpdate`, complete, once their batch ran; the result holds complete entries.
  * - "background": every step's SFT position is queued at once and the SFT model works through its
  *   queue whenever it is idle, in batches of whatever accumulated; a step waits only when its pick
- *   needs the SFT numbers. A spare core then absorbs the reference model's cost.
+ *   needs the SFT numbers. A spare core then absorbs the reference model's cost. It is not the
+ *   default: its batches depend on thread timing, so its log-probs (not its picks) vary in the
+ *   7th digit from run to run, and a resumed `aad pairs` file would no longer equal an
+ *   uninterrupted run's byte for byte. Under load it measured no faster than "lazy".
+ *
+ * Under "eager" and "background" the SFT position's anchor (its one full-vocabulary pass, see
+ * step-logprobs.ts) starts as soon as its logits exist, before the DPO view decides what else to
+ * measure there, so it overlaps the DPO model's own sampling instead of following it.
  *
  * All three give the same picks. The numbers agree to float rounding (a position evaluated in a
  * batch and alone differ by ~1e-6 in log space, even with an F32 KV cache).
@@ -54,6 +61,9 @@ export const DEFAULT_MAX_TOKENS = 256;
 
 export type Schedule = "eager" | "lazy" | "background";
 
+/** Deterministic: the same request gives the same bytes (see "background" above). */
+export const DEFAULT_SCHEDULE: Schedule = "lazy";
+
 export interface GenerateRequest extends PromptInput {
   /** The decoding method and its options. Default `{ method: "aad" }`. */
   readonly method?: RuleSpec;
@@ -67,7 +77,7 @@ export interface GenerateRequest extends PromptInput {
   readonly traceTopK?: number;
   /** Scales the implicit reward in the stats (and best-of-n's choice). Default: the method's beta, else DEFAULT_BETA. */
   readonly beta?: number;
-  /** When the SFT model is evaluated; see the module comment. Default "lazy". */
+  /** When the SFT model is evaluated; see the module comment. Default DEFAULT_SCHEDULE ("lazy"). */
   readonly schedule?: Schedule;
   /**
    * Give every trace entry its SFT numbers (default true). false: only the steps whose pick needs
@@ -171,7 +181,7 @@ function resolveSettings(pair: ModelPair, spec: RuleSpec, rule: DecodingRule, re
     traceTopK,
     traceAlpha: specAlpha !== undefined && specAlpha > 0 ? specAlpha : DEFAULT_ALPHA,
     beta,
-    schedule: request.schedule ?? "lazy",
+    schedule: request.schedule ?? DEFAULT_SCHEDULE,
     traceSft: request.traceSft ?? true,
     signal: request.signal,
   };
@@ -304,8 +314,11 @@ class ResponseDecoder {
     // The other models' positions: pushed now (their requests decided once the DPO view is known)
     // so they decode alongside the DPO model, or — lazy — pushed once the request is known.
     const early = schedule !== "lazy";
-    const sftPosition = sft === undefined ? undefined : new LatePosition(sft, last, early, () => this.#ask<StepRequest>());
-    const referencePosition = reference === undefined ? undefined : new LatePosition(reference, last, early, () => this.#ask<StepRequest>());
+    // Prime the anchor where the position will almost surely be measured: the SFT model when the
+    // trace wants its numbers or the rule scores with it at most steps; the reference model likewise.
+    const primeSft = this.#settings.traceSft || scoredBy === "sft";
+    const sftPosition = sft === undefined ? undefined : new LatePosition(sft, last, early, () => this.#ask<StepRequest>(), primeSft);
+    const referencePosition = reference === undefined ? undefined : new LatePosition(reference, last, early, () => this.#ask<StepRequest>(), scoredBy === "reference");
     const eagerFlushes = schedule === "eager" ? [sft, reference].flatMap((lane) => (lane === undefined ? [] : [lane.flush()])) : [];
 
     await dpoFlush;
@@ -436,7 +449,7 @@ class LatePosition {
   readonly #early: Promise<StepLogprobs | null> | undefined;
   #deferred = true;
 
-  constructor(lane: ModelLane, token: number, early: boolean, ask: () => Ask<StepRequest>) {
+  constructor(lane: ModelLane, token: number, early: boolean, ask: () => Ask<StepRequest>, prime: boolean) {
     this.#lane = lane;
     this.#token = token;
     if (early) {
@@ -445,6 +458,8 @@ class LatePosition {
       this.#early = lane.push(
         token,
         async (position) => {
+          // The anchor every measurement starts with runs while the request is being decided.
+          if (prime) position.prime();
           const decided = await request.promise;
           return decided === null ? null : position.measure(decided);
         },

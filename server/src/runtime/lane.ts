@@ -184,7 +184,7 @@ export class ModelLane {
           const item = items[index]!;
           try {
             const position = new PositionLogprobs(sampleAt, { vocabSize: this.vocabSize, presortAnchor: this.vocabSize >= PRESORT_MIN_VOCABULARY });
-            const result = await item.handler!(position);
+            const result = await item.handler!(position).finally(() => position.idle());
             if (position.nativeCalls > 0) this.counters.sampledPositions++;
             this.counters.nativeCalls += position.nativeCalls;
             if (position.full) this.counters.fullDistributions++;

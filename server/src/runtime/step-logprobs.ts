@@ -77,7 +77,7 @@ const WITHIN_LIMIT_SHARE = 0.25;
 export class PositionLogprobs {
   readonly #sampleAt: SampleAt;
   readonly #options: StepLogprobsOptions;
-  #known: KnownLogprobs | undefined;
+  #anchoring: Promise<KnownLogprobs | undefined> | undefined;
   #full: StepLogprobs | undefined;
   #prefix = false;
   #calls = 0;
@@ -102,7 +102,7 @@ export class PositionLogprobs {
     const { view } = request;
     const score = request.score ?? [];
     if ((view !== undefined && !(view.minP > 0)) || score.length > WITHIN_LIMIT_SHARE * this.#options.vocabSize) return this.#fullDistribution();
-    const known = this.#known ?? (await this.#anchor());
+    const known = await this.#anchor();
     if (known === undefined) return this.#fullDistribution();
 
     if (view !== undefined) {
@@ -138,12 +138,32 @@ export class PositionLogprobs {
     return { ...known.toArrays(), prefix: this.#prefix, nativeCalls: this.#calls, full: false };
   }
 
+  /**
+   * Starts the anchor (the one full-vocabulary pass every measurement needs) before the request is
+   * known, so that it runs while the caller waits for that request — the SFT model's anchor then
+   * overlaps the DPO model's sampling instead of following it. Never rejects; `measure` reports
+   * any failure.
+   */
+  prime(): void {
+    if (this.#full === undefined) this.#anchor().catch(() => undefined);
+  }
+
+  /** Resolves when no native sampling started here is still running (never rejects). */
+  async idle(): Promise<void> {
+    await this.#anchoring?.catch(() => undefined);
+  }
+
   async #sample(chain: NativeChain): Promise<NativeSample> {
     this.#calls++;
     return this.#sampleAt(chain);
   }
 
-  async #anchor(): Promise<KnownLogprobs | undefined> {
+  #anchor(): Promise<KnownLogprobs | undefined> {
+    this.#anchoring ??= this.#findAnchor();
+    return this.#anchoring;
+  }
+
+  async #findAnchor(): Promise<KnownLogprobs | undefined> {
     const presort = this.#options.presortAnchor;
     let anchor = await this.#sample({ kind: "argmax", presort });
     // XTC (the presort) would remove the top token only if two tokens both had p ≥ 0.5, i.e. tied
@@ -151,8 +171,7 @@ export class PositionLogprobs {
     // near-certain presorted anchor is confirmed with the plain chain.
     if (presort && (anchor.confidence ?? 0) >= 1 - 1e-6) anchor = await this.#sample({ kind: "argmax", presort: false });
     if (anchor.token === null || anchor.confidence === undefined || !(anchor.confidence > 0)) return undefined;
-    this.#known = new KnownLogprobs(anchor.token, Math.log(anchor.confidence));
-    return this.#known;
+    return new KnownLogprobs(anchor.token, Math.log(anchor.confidence));
   }
 
   async #fullDistribution(): Promise<StepLogprobs> {
