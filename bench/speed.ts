@@ -59,12 +59,13 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
       return { tokens: count, seconds, cpuMs };
     },
   });
-  const ours = (name: string, spec: RuleSpec, schedule: Schedule, traceSft = true): Variant => ({
+  /** schedule undefined: the runtime's default for the request. */
+  const ours = (name: string, spec: RuleSpec, schedule: Schedule | undefined, traceSft = true): Variant => ({
     name,
     run: async (prompt) => {
       const cpu = process.cpuUsage();
       const started = performance.now();
-      const result = await generate(pair, { prompt, raw: true, method: spec, maxTokens, schedule, stop: [], traceSft });
+      const result = await generate(pair, { prompt, raw: true, method: spec, maxTokens, ...(schedule === undefined ? {} : { schedule }), stop: [], traceSft });
       const seconds = (performance.now() - started) / 1000;
       const cpuMs = cpuMsSince(cpu);
       const { dpo, sft } = result.runtime.work;
@@ -77,11 +78,11 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     nativeGreedy(threads),
     ...(cores !== threads ? [nativeGreedy(cores)] : []),
     ours(`greedy DPO (aad runtime, with SFT trace, ${tag(DEFAULT_SCHEDULE)})`, { method: "greedy-dpo" }, DEFAULT_SCHEDULE),
-    ours("greedy DPO (aad runtime, traceSft false: DPO model only)", { method: "greedy-dpo" }, DEFAULT_SCHEDULE, false),
+    ours("greedy DPO (aad runtime, traceSft false: DPO model only)", { method: "greedy-dpo" }, undefined, false),
     ours(`AAD ${tag("eager")} (SFT every step, waited for)`, { method: "aad" }, "eager"),
     ours(`AAD ${tag("lazy")} (SFT only when a pick needs it)`, { method: "aad" }, "lazy"),
     ours(`AAD ${tag("background")} (SFT alongside, batched when idle)`, { method: "aad" }, "background"),
-    ours(`AAD ${tag(DEFAULT_SCHEDULE)}, traceSft false`, { method: "aad" }, DEFAULT_SCHEDULE, false),
+    ours(`AAD ${tag(DEFAULT_SCHEDULE)}, traceSft false`, { method: "aad" }, undefined, false),
   ];
   const perVariant = new Map<string, { tokens: number; seconds: number; cpuMs: number; samplings: number; single: number; rates: number[] }>(
     variants.map((v) => [v.name, { tokens: 0, seconds: 0, cpuMs: 0, samplings: 0, single: 0, rates: [] }]),

@@ -8,18 +8,21 @@
  * whatever the rule (unless `traceSft: false`), so the SFT model is evaluated at every position;
  * the schedule decides when:
  *
- * - "eager": at every step, concurrently with the DPO model, and the step waits for it.
- * - "lazy" (default): only when a pick needs it. A step whose candidate set is a single token is
+ * - "eager" (default): at every step, concurrently with the DPO model, and the step waits for it.
+ *   It does the most work (21 % of AAD steps on the bench pair have one candidate and would not
+ *   need SFT) but overlaps the two models on two cores, and was the fastest or tied in every
+ *   interleaved run of bench/speed.ts, idle or loaded; every entry streams complete.
+ * - "lazy": only when a pick needs it. A step whose candidate set is a single token is
  *   decided by the DPO model alone; its SFT position is queued and evaluated later, in ONE batch
  *   with the other queued positions, when a later step needs SFT log-probabilities or the response
  *   ends. Such entries reach `onToken` with the SFT numbers null (`sftSkipped: true`) and again
  *   through `onTraceUpdate`, complete, once their batch ran; the result holds complete entries.
  * - "background": every step's SFT position is queued at once and the SFT model works through its
  *   queue whenever it is idle, in batches of whatever accumulated; a step waits only when its pick
- *   needs the SFT numbers. A spare core then absorbs the reference model's cost. It is not the
- *   default: its batches depend on thread timing, so its log-probs (not its picks) vary in the
- *   7th digit from run to run, and a resumed `aad pairs` file would no longer equal an
- *   uninterrupted run's byte for byte. Under load it measured no faster than "lazy".
+ *   needs the SFT numbers. A spare core then absorbs the reference model's cost. Its batches
+ *   depend on thread timing, so its log-probs (not its picks) vary in the 7th digit from run to
+ *   run: a resumed `aad pairs` file would no longer equal an uninterrupted run's byte for byte.
+ *   "eager" and "lazy" are deterministic.
  *
  * Under "eager" and "background" the SFT position's anchor (its one full-vocabulary pass, see
  * step-logprobs.ts) starts as soon as its logits exist, before the DPO view decides what else to
@@ -61,8 +64,8 @@ export const DEFAULT_MAX_TOKENS = 256;
 
 export type Schedule = "eager" | "lazy" | "background";
 
-/** Deterministic: the same request gives the same bytes (see "background" above). */
-export const DEFAULT_SCHEDULE: Schedule = "lazy";
+/** Deterministic (the same request gives the same bytes) and the fastest measured; see above. */
+export const DEFAULT_SCHEDULE: Schedule = "eager";
 
 export interface GenerateRequest extends PromptInput {
   /** The decoding method and its options. Default `{ method: "aad" }`. */
@@ -77,7 +80,7 @@ export interface GenerateRequest extends PromptInput {
   readonly traceTopK?: number;
   /** Scales the implicit reward in the stats (and best-of-n's choice). Default: the method's beta, else DEFAULT_BETA. */
   readonly beta?: number;
-  /** When the SFT model is evaluated; see the module comment. Default DEFAULT_SCHEDULE ("lazy"). */
+  /** When the SFT model is evaluated; see the module comment. Default DEFAULT_SCHEDULE ("eager"). */
   readonly schedule?: Schedule;
   /**
    * Give every trace entry its SFT numbers (default true). false: only the steps whose pick needs
@@ -348,7 +351,7 @@ class ResponseDecoder {
     }
 
     const piece = this.#piece(pick);
-    const sftSkipped = schedule !== "eager" && !(needed && scoredBy === "sft");
+    const sftSkipped = sftKnown === null;
     const options = { alpha: this.#settings.traceAlpha, topK: traceTopK, sftSkipped };
     const entry = traceEntry(sftKnown === null ? { dpo: view } : { dpo: view, sft: sftKnown }, pick, piece, options);
     this.#emit(entry, index);
