@@ -451,11 +451,24 @@ test("AAD: Generate Preference Pairs picks both files through the dialogs, shows
       await runCommand(page, "AAD: Generate Preference Pairs");
       // code-server's dialogs are VS Code's simple file dialog: a quick input that takes a path.
       const input = page.locator(".quick-input-widget .quick-input-box input");
-      await waitFor("the open dialog", 30_000, async () => ((await page.locator(".quick-input-widget", { hasText: "choose the prompts file" }).count()) > 0 ? true : undefined));
-      await input.fill(promptsFile);
-      await page.keyboard.press("Enter");
-      await waitFor("the save dialog", 30_000, async () => ((await page.locator(".quick-input-widget", { hasText: "where to write the preference pairs" }).count()) > 0 ? true : undefined));
-      assert.equal(await input.inputValue(), out, "the save dialog proposes <name>.pairs.jsonl next to the prompts");
+      const openDialog = page.locator(".quick-input-widget", { hasText: "choose the prompts file" });
+      const saveDialog = page.locator(".quick-input-widget", { hasText: "where to write the preference pairs" });
+      await openDialog.waitFor({ state: "visible", timeout: 30_000 });
+      // The dialog sets its own value (the workspace folder) once it has listed it; a path typed
+      // before that is overwritten, and Enter on a folder only says "Please select a file". So:
+      // type the path, give the dialog a moment, Enter — again until the save dialog replaces it.
+      await waitFor("the save dialog", 60_000, async () => {
+        if ((await saveDialog.count()) > 0) return true;
+        if ((await openDialog.count()) > 0 && (await input.inputValue()) !== promptsFile) {
+          await input.fill(promptsFile);
+          await page.waitForTimeout(500);
+          if ((await input.inputValue()) === promptsFile) await page.keyboard.press("Enter");
+        }
+        await page.waitForTimeout(500);
+        return undefined;
+      });
+      // It proposes <name>.pairs.jsonl next to the prompts (once it has filled itself in).
+      await waitFor(`the save dialog to propose ${out}`, 15_000, async () => ((await input.inputValue()) === out ? true : undefined));
       await page.keyboard.press("Enter");
       const rejected = page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: "greedy-dpo" }).first();
       await rejected.waitFor({ state: "visible", timeout: 30_000 });
