@@ -9,7 +9,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
+import assert from "node:assert/strict";
+import { createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
+import type { ErrorData } from "../../server/src/protocol/protocol.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 const MAIN = join(ROOT, "server/src/daemon/main.ts");
@@ -65,6 +67,16 @@ export async function spawnDaemon(transport: { socket: string; defaultPath?: boo
   };
   if (options.waitUntilServing !== false) await withTimeout(serving, 30_000, "the daemon to start");
   return daemon;
+}
+
+/** The JSON-RPC error a request answered with (fails the test if it succeeded). */
+export async function errorOf(promise: Promise<unknown>): Promise<ResponseError<ErrorData | undefined>> {
+  const error = await promise.then(
+    () => assert.fail("expected an error response"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ResponseError, String(error));
+  return error as ResponseError<ErrorData | undefined>;
 }
 
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

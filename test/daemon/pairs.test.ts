@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { CancellationTokenSource, ResponseError } from "vscode-jsonrpc/node";
 import { PAIRS_DEFAULTS, type PreferenceRow } from "../../server/src/pairs/generate-pairs.ts";
 import * as aad from "../../server/src/protocol/protocol.ts";
-import { builtInPair, connectClient, spawnDaemon, tempDir, withTimeout, type Client, type DaemonProcess } from "./harness.ts";
+import { builtInPair, connectClient, errorOf, spawnDaemon, tempDir, withTimeout, type Client, type DaemonProcess } from "./harness.ts";
 
 const pair = builtInPair();
 const QUESTIONS = [
@@ -26,15 +26,6 @@ const QUESTIONS = [
   "How do I get the length of a string?",
 ];
 const SMALL = { maxTokens: 16, seed: 3 } as const;
-
-async function errorOf(promise: Promise<unknown>): Promise<ResponseError<aad.ErrorData | undefined>> {
-  const error = await promise.then(
-    () => assert.fail("expected an error response"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof ResponseError, String(error));
-  return error as ResponseError<aad.ErrorData | undefined>;
-}
 
 async function rowsOf(file: string): Promise<PreferenceRow[]> {
   const text = await readFile(file, "utf8");

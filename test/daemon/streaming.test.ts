@@ -5,23 +5,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { CancellationTokenSource, ResponseError } from "vscode-jsonrpc/node";
+import { CancellationTokenSource } from "vscode-jsonrpc/node";
 import * as aad from "../../server/src/protocol/protocol.ts";
-import { builtInPair, connectClient, spawnDaemon, tempDir, withTimeout, type Client, type DaemonProcess } from "./harness.ts";
+import { builtInPair, connectClient, errorOf, spawnDaemon, tempDir, withTimeout, type Client, type DaemonProcess } from "./harness.ts";
 
 const pair = builtInPair();
 const PROMPT = "How do I reverse a list in Python?";
 /** Long enough to still be decoding when a test cancels it (the context is loaded large for this). */
 const LONG = { prompt: PROMPT, method: "sample", temperature: 2, seed: 7, maxTokens: 900 } as const;
-
-async function errorOf(promise: Promise<unknown>): Promise<ResponseError<aad.ErrorData | undefined>> {
-  const error = await promise.then(
-    () => assert.fail("expected an error response"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof ResponseError, String(error));
-  return error as ResponseError<aad.ErrorData | undefined>;
-}
 
 /** Starts a generation whose tokens stream to `progress`; resolves `firstToken` at the first one. */
 function streamGeneration(client: Client, params: aad.GenerateParams, token: string, cancel?: CancellationTokenSource) {

@@ -6,7 +6,7 @@
  * within one decoding step of its firing: that is what makes `$/cancelRequest`, supersession and
  * the inline time budget work.
  */
-import type { PairsProgress as PairsRunProgress, PairsResult as PairsRunResult } from "../pairs/generate-pairs.ts";
+import type { PairsOptions, PairsProgress as PairsRunProgress, PairsResult as PairsRunResult } from "../pairs/generate-pairs.ts";
 import type { PromptRecord } from "../pairs/prompts.ts";
 import type {
   CompareEntry,
@@ -65,18 +65,9 @@ export interface CallOptions {
 }
 
 /** aad/pairs on this pair: the params, validated and with absolute paths, and the prompts already read. */
-export interface EnginePairsRequest {
-  readonly promptsFile: string;
+export type EnginePairsRequest = Pick<PairsOptions, "promptsFile" | "out" | "rejected" | "topP" | "temperature" | "alpha" | "maxTokens" | "limit" | "seed"> & {
   readonly prompts: readonly PromptRecord[];
-  readonly out: string;
-  readonly rejected?: "sample" | "greedy-dpo";
-  readonly topP?: number;
-  readonly temperature?: number;
-  readonly alpha?: number;
-  readonly maxTokens?: number;
-  readonly limit?: number;
-  readonly seed?: number;
-}
+};
 
 export interface PairsCallOptions {
   /** Stops the run after the row in progress; see server/src/pairs (generatePreferencePairs). */
