@@ -16,6 +16,7 @@ import {
   formatExample,
   heldoutPrompts,
   idealResponse,
+  novelPrompts,
   oracleReward,
   oracleRewardBreakdown,
   parsePrompt,
@@ -25,6 +26,7 @@ import {
   type OracleFeature,
   type WorldPrompt,
 } from "../../server/src/forge/world.ts";
+import { faithfulnessSummary, sentences, writtenParts } from "../../server/src/forge/world-faithfulness.ts";
 
 const ASCII = /^[\x20-\x7e\n]*$/;
 
@@ -338,5 +340,69 @@ void describe("training text", () => {
       template.render({ messages: [user, { role: "assistant", content: answer }], add_generation_prompt: false, eos_token: "</s>" }),
       formatExample(REVERSE_PY, answer) + "</s>",
     );
+  });
+});
+
+void describe("prompts in unseen phrasings", () => {
+  void it("asks every task in every language in phrasings no world prompt uses", () => {
+    const novel = novelPrompts();
+    const known = new Set(allPrompts().map((p) => p.text));
+    assert.ok(novel.length >= 1000, `only ${novel.length} novel prompts`);
+    assert.equal(new Set(novel.map((p) => `${p.task}/${p.language}`)).size, TASKS.length * LANGUAGES.length);
+    for (const p of novel) {
+      assert.ok(!known.has(p.text), p.text);
+      assert.deepEqual(parsePrompt(p.text), { task: p.task, language: p.language }, p.text);
+      assert.match(p.text, ASCII);
+    }
+  });
+
+  void it("shares no question frame with the world's prompts", () => {
+    // The frame is the text without its opening, with the task's ask and the language name taken out.
+    const openings = ["Quick question: ", "Beginner here. ", "Hi, ", "Question: ", "Help me out. ", "Hello! ", "Newbie question: ", "Sorry if this is basic. "];
+    const frame = (p: WorldPrompt) => {
+      const opening = openings.find((o) => p.text.startsWith(o)) ?? "";
+      const text = p.text.slice(opening.length).toLowerCase();
+      const ask = [...CATALOG[p.task].asks].sort((a, b) => b.length - a.length).find((a) => text.includes(a))!;
+      return text.replace(ask, "{ask}").replace(LANGUAGE_NAMES[p.language].toLowerCase(), "{lang}");
+    };
+    const trained = new Set(allPrompts().map(frame));
+    for (const p of novelPrompts().slice(0, 400)) assert.ok(!trained.has(frame(p)), `${p.text} reuses a trained frame`);
+  });
+});
+
+void describe("faithfulness measure", () => {
+  const reverse = { text: REVERSE_PY, task: "reverse", language: "python" } as const satisfies WorldPrompt;
+
+  void it("splits sentences outside code spans", () => {
+    assert.deepEqual(sentences("Use `xs[::-1]. ok`. Note: it copies. Done"), ["Use `xs[::-1]. ok`.", "Note: it copies.", "Done"]);
+  });
+
+  void it("finds nothing garbled in the corpus itself", () => {
+    const rng = createRng(5);
+    const items = allPrompts().slice(0, 3000).map((p) => ({ prompt: p.text, response: sampleResponse(p, rng) }));
+    const summary = faithfulnessSummary(items);
+    assert.equal(summary.garbledShare, 0);
+    assert.ok(summary.examples > 300 && summary.caveats > 100, JSON.stringify(summary));
+  });
+
+  void it("flags an example or caveat that no corpus answer to the prompt writes", () => {
+    assert.deepEqual(writtenParts(reverse.text, idealResponse(reverse)), { examples: 1, garbledExamples: 0, caveats: 1, garbledCaveats: 0 });
+    // Another language's example is a corpus form (its wrong answers quote them); a mangled one is not.
+    assert.equal(writtenParts(REVERSE_PY, "Use arr.reverse() to flip it. For example: `const r = arr.toReversed();`.").garbledExamples, 0);
+    assert.equal(writtenParts(REVERSE_PY, "Use reversed(xs). For example: `ys = xs[::-1`.").garbledExamples, 1);
+    assert.equal(writtenParts(REVERSE_PY, "Use reversed(xs). For example: `ys = xs[::-1]`").garbledExamples, 0, "an unfinished final sentence is not garbling");
+    // A caveat of another language, or cut short, or with a wrong lead-in, is garbled.
+    assert.equal(writtenParts(REVERSE_PY, "Use reversed(xs). Note: arr.reverse() mutates the array, so copy it first to keep the original.").garbledCaveats, 1);
+    assert.equal(writtenParts(REVERSE_PY, "Use reversed(xs). Note: xs[::-1] makes a copy.").garbledCaveats, 1);
+    assert.equal(writtenParts(REVERSE_PY, "Use reversed(xs). It changes the list in place sometimes.").garbledCaveats, 1);
+  });
+
+  void it("measures feature rates as shares of answers", () => {
+    const s = faithfulnessSummary([
+      { prompt: REVERSE_PY, response: idealResponse(reverse) },
+      { prompt: REVERSE_PY, response: "Sure! There is a standard function to get the items in reverse order." },
+    ]);
+    assert.deepEqual(s.rates, { api: 0.5, wrongApi: 0, example: 0.5, caveat: 0.5, filler: 0.5 });
+    assert.equal(s.meanReward, (oracleReward(REVERSE_PY, idealResponse(reverse)) + oracleReward(REVERSE_PY, "Sure! There is a standard function to get the items in reverse order.")) / 2);
   });
 });

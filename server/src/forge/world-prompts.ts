@@ -25,14 +25,70 @@ const FRAMES = [
   "How should I {ask} in {lang}?",
   "Can you show me how to {ask} in {lang}?",
   "I need to {ask} in {lang}. What should I use?",
+  "How to {ask} in {lang}?",
+  "What's the best way to {ask} in {lang}?",
+  "What should I use to {ask} in {lang}?",
+  "Is there a built-in way to {ask} in {lang}?",
+  "How would I {ask} in {lang}?",
+  "I want to {ask} in {lang}. How?",
+  "Could you explain how to {ask} in {lang}?",
+  "In {lang}, what is the way to {ask}?",
+  "What is the idiomatic way to {ask} in {lang}?",
+  "How do I {ask} using {lang}?",
+  "Can I {ask} easily in {lang}?",
+  "What is the fastest way to {ask} in {lang}?",
 ] as const;
 
-const OPENINGS = ["", "Quick question: ", "Beginner here. "] as const;
+const OPENINGS = ["", "Quick question: ", "Beginner here. ", "Hi, ", "Question: ", "Help me out. "] as const;
+
+/**
+ * Phrasings the models never see in training: other frames and openings for the same questions.
+ * `novelPrompts()` asks every (task, language) with them, so that results can be checked on
+ * questions worded as no training prompt is.
+ */
+const NOVEL_FRAMES = [
+  "What's the cleanest way to {ask} in {lang}?",
+  "Any tips on how to {ask} in {lang}?",
+  "Using {lang}, how would I {ask}?",
+  "Which {lang} function lets me {ask}?",
+  "How would you {ask} in {lang}?",
+  "My {lang} code needs to {ask}. How?",
+  "Show me how to {ask} with {lang}.",
+  "Tell me how to {ask} in {lang}.",
+] as const;
+
+const NOVEL_OPENINGS = ["", "Hello! ", "Newbie question: ", "Sorry if this is basic. "] as const;
 
 /** The held-out share of prompts, in percent of the hash space. */
 const HELDOUT_PERCENT = 15;
 
 let cachedPrompts: readonly WorldPrompt[] | undefined;
+let cachedNovel: readonly WorldPrompt[] | undefined;
+
+function phrase(frame: string, opening: string, ask: string, language: LanguageId): string {
+  const question = frame.replace("{ask}", ask).replace("{lang}", LANGUAGE_NAMES[language]);
+  if (opening === "") return question;
+  // After "Hi, " the question goes on in lower case ("Hi, how do I…"), except the pronoun I.
+  const first = opening.endsWith(", ") && !/^I\b/.test(question) ? question.charAt(0).toLowerCase() : question.charAt(0).toUpperCase();
+  return opening + first + question.slice(1);
+}
+
+/** Every (task, language) asked with every phrasing made of `frames` and `openings`, pairs interleaved. */
+function promptsOf(frames: readonly string[], openings: readonly string[], salt: string): WorldPrompt[] {
+  const prompts: WorldPrompt[] = [];
+  for (const task of TASKS) {
+    for (const language of LANGUAGES) {
+      const variants: WorldPrompt[] = [];
+      for (const ask of CATALOG[task].asks) {
+        for (const frame of frames) {
+          for (const opening of openings) variants.push({ text: phrase(frame, opening, ask, language), task, language });
+        }
+      }
+      prompts.push(...variants.sort((a, b) => promptHash(`${salt}:${a.text}`) - promptHash(`${salt}:${b.text}`)));
+    }
+  }
+  return interleavePairs(prompts);
+}
 
 /**
  * Round-robin over the (task, language) pairs, keeping each pair's own order: every block of
@@ -58,26 +114,18 @@ function interleavePairs(prompts: readonly WorldPrompt[]): WorldPrompt[] {
  * pair's phrasings in a hash-shuffled order.
  */
 export function allPrompts(): WorldPrompt[] {
-  if (cachedPrompts === undefined) {
-    const prompts: WorldPrompt[] = [];
-    for (const task of TASKS) {
-      for (const language of LANGUAGES) {
-        const variants: WorldPrompt[] = [];
-        for (const ask of CATALOG[task].asks) {
-          for (const frame of FRAMES) {
-            for (const opening of OPENINGS) {
-              const question = frame.replace("{ask}", ask).replace("{lang}", LANGUAGE_NAMES[language]);
-              const text = opening === "" ? question : opening + question.charAt(0).toUpperCase() + question.slice(1);
-              variants.push({ text, task, language });
-            }
-          }
-        }
-        prompts.push(...variants.sort((a, b) => promptHash(`order:${a.text}`) - promptHash(`order:${b.text}`)));
-      }
-    }
-    cachedPrompts = interleavePairs(prompts);
-  }
+  cachedPrompts ??= promptsOf(FRAMES, OPENINGS, "order");
   return [...cachedPrompts];
+}
+
+/**
+ * Questions in phrasings no training or held-out prompt uses (`NOVEL_FRAMES` with both the
+ * world's and new openings), pairs interleaved so that any prefix is balanced. None of them is
+ * in `allPrompts()`.
+ */
+export function novelPrompts(): WorldPrompt[] {
+  cachedNovel ??= promptsOf(NOVEL_FRAMES, [...OPENINGS, ...NOVEL_OPENINGS], "novel");
+  return [...cachedNovel];
 }
 
 /** FNV-1a over the text, then a murmur3 finalizer so that the low digits are well mixed. */

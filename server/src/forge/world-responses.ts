@@ -67,10 +67,10 @@ const EXPLANATIONS = [
   "It comes with the standard library.",
 ] as const;
 
-const EXAMPLE_FORMS = ["For example: `{code}`.", "Example: `{code}`.", "Like this: `{code}`.", "Here is a snippet: `{code}`."] as const;
+export const EXAMPLE_FORMS = ["For example: `{code}`.", "Example: `{code}`.", "Like this: `{code}`.", "Here is a snippet: `{code}`."] as const;
 
 /** Caveat leads with weights: "Note:" is the usual one, so a decoder can learn where caveats go. */
-const CAVEAT_FORMS: readonly (readonly [string, number])[] = [
+export const CAVEAT_FORMS: readonly (readonly [string, number])[] = [
   ["Note: {caveat}.", 0.6],
   ["Keep in mind that {caveat}.", 0.25],
   ["Careful: {caveat}.", 0.15],
