@@ -2,7 +2,7 @@
  * The paper's data-scarcity experiment in miniature on the built-in world: can AAD turn
  * unlabelled prompts into preference data that helps when labelled data is scarce?
  *
- *   real 10 %   the forge's DPO split of models/preferences.jsonl (the built-in dpo.gguf was
+ *   real 10 %   the forge's DPO split of models/preferences.jsonl.gz (the built-in dpo.gguf was
  *               trained on it)
  *   round 1     for unlabelled training prompts (prompt texts of the "unused" split, their
  *               labels ignored): chosen = AAD over (sft, built-in dpo), rejected = a DPO sample;
@@ -30,7 +30,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { readGgufFileInfo, type LlamaModel } from "node-llama-cpp";
 import { createRng, type Rng } from "../server/src/decoding/rng.ts";
 import type { RuleSpec } from "../server/src/decoding/index.ts";
-import { DEFAULT_FORGE_CONFIG, encodeExample, loadLlama, shuffled, type ForgeConfig, type LabelledPair } from "../server/src/forge/forge.ts";
+import { DEFAULT_FORGE_CONFIG, encodeExample, forgeFiles, loadLlama, readPreferences, shuffled, type ForgeConfig } from "../server/src/forge/forge.ts";
 import { readLlamaGguf } from "../server/src/forge/gguf-reader.ts";
 import { buildLlamaGguf, type LlamaHyperparameters } from "../server/src/forge/llama-gguf.ts";
 import { initialLora, mergeLora, type ModelConfig, type ModelWeights } from "../server/src/forge/model.ts";
@@ -109,7 +109,7 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
   const { log } = options;
   const started = Date.now();
   const files = builtinPair();
-  const labelled = await readPreferences(join(files.dir, "preferences.jsonl"));
+  const labelled = await readPreferences(forgeFiles(files.dir).preferences);
   const real10 = labelled.filter((p) => p.split === "dpo");
   const real100 = labelled.filter((p) => p.split === "dpo" || p.split === "unused").slice(0, options.smoke === true ? 40 : undefined);
   const forgeSeed = (JSON.parse(await readFile(join(files.dir, "manifest.json"), "utf8")) as { seed: number }).seed;
@@ -374,11 +374,6 @@ function withoutRewards(scores: Scores): Summary & { meanTokens: number } {
 
 function pairedDifference(a: Scores, b: Scores): Summary {
   return summarize(a.rewards.map((x, i) => x - b.rewards[i]!));
-}
-
-export async function readPreferences(path: string): Promise<LabelledPair[]> {
-  const text = await readFile(path, "utf8");
-  return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as LabelledPair);
 }
 
 /** The vocabulary a forge GGUF was written with, from its tokenizer metadata. */

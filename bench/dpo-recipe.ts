@@ -14,12 +14,12 @@ import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import { createRng } from "../server/src/decoding/rng.ts";
 import type { RuleSpec } from "../server/src/decoding/index.ts";
-import { DEFAULT_FORGE_CONFIG, encodeExample, loadLlama, shuffled, type ForgeConfig } from "../server/src/forge/forge.ts";
+import { DEFAULT_FORGE_CONFIG, encodeExample, forgeFiles, loadLlama, readPreferences, shuffled, type ForgeConfig } from "../server/src/forge/forge.ts";
 import { readLlamaGguf } from "../server/src/forge/gguf-reader.ts";
 import { heldoutPrompts, oracleReward } from "../server/src/forge/world.ts";
 import { builtinPair } from "../server/src/runtime/builtin-pair.ts";
 import { generate, ModelPair } from "../server/src/runtime/index.ts";
-import { readPreferences, readVocabulary, trainInWorker, type TrainedModel } from "./bootstrap.ts";
+import { readVocabulary, trainInWorker, type TrainedModel } from "./bootstrap.ts";
 import { type Summary, summarize, writeResults } from "./results.ts";
 
 export interface DpoRecipeOptions {
@@ -61,7 +61,7 @@ export async function runDpoRecipe(options: DpoRecipeOptions): Promise<void> {
   const recipes = options.recipes ?? DEFAULT_RECIPES;
   const started = Date.now();
   const files = builtinPair();
-  const labelled = await readPreferences(join(files.dir, "preferences.jsonl"));
+  const labelled = await readPreferences(forgeFiles(files.dir).preferences);
   const real10 = labelled.filter((p) => p.split === "dpo");
   const heldout = shuffled(heldoutPrompts().map((p) => p.text), createRng("dpo-recipe").fork("heldout")).slice(0, heldoutCount);
   const scratch = await mkdtemp(join(tmpdir(), "aad-dpo-recipe-"));

@@ -6,15 +6,22 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { forgeFiles } from "../../server/src/forge/forge.ts";
 
-/** Runs a scaled-down forge in its own process (tfjs and llama.cpp state stay out of the test runner). */
+/** Runs a scaled-down forge in its own process (tfjs and llama.cpp state stay out of the test runner), with its own checkpoint folder. */
 function quickForge(out: string, seed: number, ...extra: string[]): void {
   const result = forgeProcess(out, seed, ...extra);
   assert.equal(result.status, 0, `forge failed:\n${result.stdout}\n${result.stderr.slice(-2000)}`);
 }
 
 function forgeProcess(out: string, seed: number, ...extra: string[]) {
-  return spawnSync(process.execPath, ["--import", "tsx", "server/src/forge/main.ts", "--quick", "--out", out, "--seed", String(seed), ...extra], { encoding: "utf8" });
+  return forgeProcessWith({}, out, seed, ...extra);
 }
+
+function forgeProcessWith(env: Record<string, string>, out: string, seed: number, ...extra: string[]) {
+  const args = ["--import", "tsx", "server/src/forge/main.ts", "--quick", "--out", out, "--work", `${out}.work`, "--seed", String(seed), ...extra];
+  return spawnSync(process.execPath, args, { encoding: "utf8", env: { ...process.env, ...env } });
+}
+
+const OUTPUTS = ["sft", "dpo", "dpoLora", "earlyReference", "preferences", "manifest"] as const;
 
 test("the same seed gives byte-identical model files, preferences and manifest; another seed does not", async () => {
   const root = await mkdtemp(join(tmpdir(), "aad-forge-test-"));
@@ -23,7 +30,7 @@ test("the same seed gives byte-identical model files, preferences and manifest; 
     quickForge(a, 7);
     quickForge(b, 7);
     quickForge(c, 8);
-    for (const key of ["sft", "dpo", "dpoLora", "earlyReference", "preferences", "manifest"] as const) {
+    for (const key of OUTPUTS) {
       const [x, y] = await Promise.all([readFile(forgeFiles(a)[key]), readFile(forgeFiles(b)[key])]);
       assert.ok(x.length > 0, `${key} is empty`);
       assert.ok(x.equals(y), `${key} differs between two runs with the same seed`);
@@ -37,7 +44,7 @@ test("the same seed gives byte-identical model files, preferences and manifest; 
     assert.equal(result.status, 0, `forge --reuse failed:\n${result.stdout}\n${result.stderr.slice(-2000)}`);
     assert.match(result.stdout, /sft: reused/);
     assert.doesNotMatch(result.stdout, /sampled \d+/, "--reuse must not sample preferences again");
-    for (const key of ["sft", "dpo", "dpoLora", "earlyReference", "preferences", "manifest"] as const) {
+    for (const key of OUTPUTS) {
       const [x, y] = await Promise.all([readFile(forgeFiles(a)[key]), readFile(forgeFiles(reused)[key])]);
       assert.ok(x.equals(y), `${key} differs between a full run and a run reusing its SFT stage`);
     }
@@ -45,6 +52,35 @@ test("the same seed gives byte-identical model files, preferences and manifest; 
     const refused = forgeProcess(join(root, "refused"), 8, "--reuse", a);
     assert.notEqual(refused.status, 0);
     assert.match(refused.stderr, /cannot reuse .*seed = 7, this run has 8/);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("a run killed mid-SFT and again mid-sampling resumes from its checkpoints and writes what an uninterrupted run writes", async () => {
+  const root = await mkdtemp(join(tmpdir(), "aad-forge-resume-"));
+  try {
+    const whole = join(root, "whole");
+    const broken = join(root, "broken");
+    const cadence = ["--checkpoint-every", "2", "--sample-rounds", "2"];
+    quickForge(whole, 7, ...cadence);
+    // 1st checkpoint: SFT step 2. The second run resumes there; its 3rd checkpoint is the 2nd sample chunk.
+    for (const [kill, expected] of [
+      ["1", /sft: checkpoint at step 2/],
+      ["3", /sampled 32\//],
+    ] as const) {
+      const run = forgeProcessWith({ AAD_FORGE_KILL_AFTER_CHECKPOINTS: kill }, broken, 7, ...cadence);
+      assert.equal(run.signal, "SIGKILL", `the run was to be killed after checkpoint ${kill}:\n${run.stdout}\n${run.stderr.slice(-2000)}`);
+      assert.match(run.stdout, expected);
+    }
+    const resumed = forgeProcess(broken, 7, ...cadence);
+    assert.equal(resumed.status, 0, `the resumed run failed:\n${resumed.stdout}\n${resumed.stderr.slice(-2000)}`);
+    assert.match(resumed.stdout, /sft: finished earlier/);
+    assert.match(resumed.stdout, /samples: resuming after 32\//);
+    for (const key of OUTPUTS) {
+      const [x, y] = await Promise.all([readFile(forgeFiles(whole)[key]), readFile(forgeFiles(broken)[key])]);
+      assert.ok(x.equals(y), `${key} differs between an uninterrupted run and one killed twice and resumed`);
+    }
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -4,12 +4,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel, type Token } from "node-llama-cpp";
 import { createRng } from "../../server/src/decoding/rng.ts";
-import { forgeFiles, type LabelledPair } from "../../server/src/forge/forge.ts";
+import { forgeFiles, readPreferences } from "../../server/src/forge/forge.ts";
 import { readLlamaGguf } from "../../server/src/forge/gguf-reader.ts";
 import { forward, toVariables } from "../../server/src/forge/model.ts";
 import { formatExample, heldoutPrompts, sampleResponse } from "../../server/src/forge/world.ts";
@@ -125,11 +124,7 @@ describe("the built-in pair", () => {
   });
 
   test("on held-out preference pairs the DPO implicit reward prefers chosen over rejected clearly more often than chance", async () => {
-    const pairs = (await readFile(files.preferences, "utf8"))
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line) as LabelledPair)
-      .filter((p) => p.split === "heldout");
+    const pairs = (await readPreferences(files.preferences)).filter((p) => p.split === "heldout");
     const sftContext = await sft.createContext({ contextSize: 128, ...exactContext });
     const dpoContext = await dpo.createContext({ contextSize: 128, ...exactContext });
     const responseLogprob = async (context: LlamaContext, prompt: string, response: string) => {

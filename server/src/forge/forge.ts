@@ -2,14 +2,23 @@
  * The forge: the paper's experimental protocol in miniature, deterministic, on CPU.
  *
  *   toy world → SentencePiece-style vocabulary → SFT (next-token CE) → sft.gguf
- *   → two samples per training prompt from sft.gguf, labelled by the oracle (ties dropped)
+ *   → four samples per training prompt from sft.gguf at temperature 1, labelled by the oracle:
+ *     the best against a clearly worse one (UltraFeedback-style), groups without one dropped
  *   → DPO (β = 0.1, 2 epochs, LoRA over the frozen SFT weights) on a 10 % split
- *   → dpo.gguf (merged), dpo-lora.gguf (adapter over sft.gguf), manifest.json
+ *   → dpo.gguf (merged), dpo-lora.gguf (adapter over sft.gguf)
+ *   → the recipe criteria (faithful SFT, enough pairs, informative DPO), manifest.json
+ *
+ * Every long stage checkpoints into a work folder (`.cache/forge` by default), keyed by a hash of
+ * the settings it depends on: SFT every few hundred steps (weights, Adam moments, losses), the
+ * preference samples after every few rounds. An interrupted run picks up where it stopped and
+ * writes the same bytes as one that never stopped (test/forge/forge.test.ts).
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
@@ -17,42 +26,56 @@ import { createRng, type Rng } from "../decoding/rng.ts";
 import { readLlamaGguf } from "./gguf-reader.ts";
 import { buildLlamaGguf, buildLoraAdapterGguf, type LlamaHyperparameters, type LlamaWeights } from "./llama-gguf.ts";
 import { type LoraWeights, type ModelConfig, type ModelWeights, PROJECTIONS, initialLora, initialWeights, mergeLora, projectionShape } from "./model.ts";
-import { sampleContinuations } from "./sample.ts";
-import { type PreferencePair, type ScoredSequence, responseLogprobs, trainDpo, trainSft } from "./train.ts";
+import { sampleContinuations, type SampleJob } from "./sample.ts";
+import { pairedBootstrap } from "./stats.ts";
+import { type PreferencePair, type ScoredSequence, type SftCheckpoint, responseLogprobs, trainDpo, trainSft } from "./train.ts";
 import { buildVocabulary, type Vocabulary } from "./vocabulary.ts";
-import { CHAT_TEMPLATE, formatExample, heldoutPrompts, oracleReward, sampleResponse, trainPrompts, type WorldPrompt } from "./world.ts";
+import { faithfulnessSummary, FAITHFULNESS_FEATURES, type FaithfulnessSummary } from "./world-faithfulness.ts";
+import { CHAT_TEMPLATE, formatExample, heldoutPrompts, novelPrompts, oracleReward, sampleResponse, trainPrompts, type WorldPrompt } from "./world.ts";
 
 export interface ForgeConfig {
   seed: number;
   model: Omit<ModelConfig, "vocabSize">;
   maxPieces: number;
-  sft: { responsesPerPrompt: number; steps: number; batchSize: number; learningRate: number; warmupSteps: number };
-  preferences: { maxTokens: number; topK: number; parallel: number; heldoutPrompts: number; trainPrompts?: number };
+  /** SFT on `responsesPerPrompt` corpus answers to each of the first `prompts` shuffled training prompts (0: all). */
+  sft: { prompts: number; responsesPerPrompt: number; steps: number; batchSize: number; learningRate: number; warmupSteps: number };
+  preferences: {
+    /** Samples per prompt group; the best is chosen, one clearly worse is rejected. */
+    samplesPerPrompt: number;
+    /** Prompt groups drawn from the (shuffled) training prompts, cycling when there are more groups than prompts. */
+    trainGroups: number;
+    heldoutPrompts: number;
+    /** The rejected sample's oracle reward is at least this much below the chosen one's. */
+    minMargin: number;
+    maxTokens: number;
+    /** Sampling over the top-k tokens; 0: the whole vocabulary (exact temperature 1). */
+    topK: number;
+    parallel: number;
+  };
   dpo: { split: number; beta: number; epochs: number; batchSize: number; learningRate: number; rank: number; alpha: number };
+  /** Greedy SFT against greedy DPO, for the criteria: held-out prompts and prompts in unseen phrasings. */
+  evaluation: { prompts: number; novelPrompts: number; maxTokens: number };
 }
 
 export const DEFAULT_FORGE_CONFIG: ForgeConfig = {
-  seed: 20261126,
-  model: { contextLength: 128, embeddingLength: 64, blockCount: 2, feedForwardLength: 192, headCount: 4, rmsEpsilon: 1e-5, ropeFreqBase: 10000 },
+  seed: 20261202,
+  model: { contextLength: 128, embeddingLength: 128, blockCount: 4, feedForwardLength: 384, headCount: 4, rmsEpsilon: 1e-5, ropeFreqBase: 10000 },
   maxPieces: 400,
-  sft: { responsesPerPrompt: 2, steps: 300, batchSize: 32, learningRate: 5e-3, warmupSteps: 20 },
-  preferences: { maxTokens: 80, topK: 64, parallel: 16, heldoutPrompts: 300, trainPrompts: 2400 },
-  dpo: { split: 0.1, beta: 0.1, epochs: 2, batchSize: 8, learningRate: 5e-4, rank: 8, alpha: 16 },
+  sft: { prompts: 0, responsesPerPrompt: 1, steps: 1600, batchSize: 32, learningRate: 3e-3, warmupSteps: 50 },
+  preferences: { samplesPerPrompt: 4, trainGroups: 24000, heldoutPrompts: 600, minMargin: 0.5, maxTokens: 80, topK: 0, parallel: 16 },
+  dpo: { split: 0.1, beta: 0.1, epochs: 2, batchSize: 16, learningRate: 5e-4, rank: 8, alpha: 16 },
+  evaluation: { prompts: 300, novelPrompts: 300, maxTokens: 64 },
 };
 
-/**
- * A scaled-down forge for tests: a few steps of each stage, same code path. Its preference
- * samples run one sequence at a time: with several, node-llama-cpp batches whatever the
- * sequences have queued by the next event-loop turn, and under load that make-up (and so the
- * float rounding, now and then a sample) changes from run to run. One sequence keeps the quick
- * run byte-reproducible; the full run's 16 are not, under load (see the README).
- */
+/** A scaled-down forge for tests: a few steps of each stage, same code path. */
 export const QUICK_FORGE_CONFIG: ForgeConfig = {
   ...DEFAULT_FORGE_CONFIG,
+  model: { ...DEFAULT_FORGE_CONFIG.model, embeddingLength: 64, blockCount: 2, feedForwardLength: 192 },
   maxPieces: 300,
-  sft: { ...DEFAULT_FORGE_CONFIG.sft, responsesPerPrompt: 1, steps: 3, batchSize: 8 },
-  preferences: { ...DEFAULT_FORGE_CONFIG.preferences, maxTokens: 12, parallel: 1, heldoutPrompts: 8, trainPrompts: 40 },
+  sft: { ...DEFAULT_FORGE_CONFIG.sft, prompts: 200, steps: 6, batchSize: 8, warmupSteps: 2 },
+  preferences: { ...DEFAULT_FORGE_CONFIG.preferences, maxTokens: 12, trainGroups: 40, heldoutPrompts: 8, parallel: 8 },
   dpo: { ...DEFAULT_FORGE_CONFIG.dpo, epochs: 1, batchSize: 4, split: 0.25 },
+  evaluation: { prompts: 8, novelPrompts: 8, maxTokens: 12 },
 };
 
 export interface ForgeFiles {
@@ -71,7 +94,7 @@ export function forgeFiles(dir: string): ForgeFiles {
     dpo: join(dir, "dpo.gguf"),
     dpoLora: join(dir, "dpo-lora.gguf"),
     manifest: join(dir, "manifest.json"),
-    preferences: join(dir, "preferences.jsonl"),
+    preferences: join(dir, "preferences.jsonl.gz"),
     earlyReference: join(dir, "sft-early.gguf"),
   };
 }
@@ -145,13 +168,73 @@ export async function loadLlama(): Promise<Llama> {
 export interface ForgeRunOptions {
   /**
    * A folder with an earlier forge's output (manifest.json, sft.gguf, sft-early.gguf,
-   * preferences.jsonl) made with the same seed, model, vocabulary, SFT and preference settings:
-   * its SFT models and oracle-labelled pairs are reused instead of retrained and resampled, and
-   * only the DPO split, DPO and evaluation run again. The result is byte for byte what a full
-   * run with this config writes (test/forge/forge.test.ts); it exists so that DPO can be retuned
-   * in minutes.
+   * preferences.jsonl.gz) made with the same seed, model, vocabulary, SFT and preference
+   * settings: its SFT models and oracle-labelled pairs are reused instead of retrained and
+   * resampled, and only the DPO split, DPO and evaluation run again. The result is byte for byte
+   * what a full run with this config writes (test/forge/forge.test.ts); it exists so that DPO can
+   * be retuned in minutes.
    */
   readonly reuseFrom?: string;
+  /** Where stage checkpoints live (default `.cache/forge`); keyed by the settings each stage depends on. */
+  readonly workDir?: string;
+  /** SFT checkpoint interval in steps (default 200). Does not change the result. */
+  readonly checkpointEvery?: number;
+  /** Preference-sampling rounds between checkpoints (default 25). Does not change the result. */
+  readonly sampleRoundsPerCheckpoint?: number;
+  /** Called after each checkpoint is safely on disk (tests interrupt the run here). */
+  readonly onCheckpoint?: () => void;
+}
+
+/** A short hash of the settings a stage's result depends on: its checkpoint folder's name. */
+function stageKey(name: string, ...parts: unknown[]): string {
+  return `${name}-${createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16)}`;
+}
+
+/** Writes `path` all at once: a reader (or a resumed run) sees the old file or the new one, never half of one. */
+async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  await writeFile(`${path}.tmp`, bytes);
+  await rename(`${path}.tmp`, path);
+}
+
+/** SFT checkpoints as one binary file: a JSON header (shapes, counters, losses) then the float32 arrays. */
+function encodeCheckpoint(c: SftCheckpoint): Buffer {
+  const arrays = [...c.weights, ...c.adam.m, ...c.adam.v, ...(c.snapshot ?? [])];
+  const header = JSON.stringify({
+    step: c.step,
+    iterations: c.adam.iterations,
+    accBeta1: c.adam.accBeta1,
+    accBeta2: c.adam.accBeta2,
+    lossCurve: c.lossCurve,
+    window: c.window,
+    counts: [c.weights.length, c.adam.m.length, c.adam.v.length, c.snapshot?.length ?? 0],
+    lengths: arrays.map((x) => x.length),
+  });
+  const head = Buffer.from(header, "utf8");
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(head.length);
+  return Buffer.concat([size, head, ...arrays.map((x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength))]);
+}
+
+function decodeCheckpoint(bytes: Buffer): SftCheckpoint {
+  const length = bytes.readUInt32LE(0);
+  const h = JSON.parse(bytes.subarray(4, 4 + length).toString("utf8")) as { step: number; iterations: number; accBeta1: number; accBeta2: number; lossCurve: number[]; window: number[]; counts: [number, number, number, number]; lengths: number[] };
+  let offset = 4 + length;
+  const arrays = h.lengths.map((n) => {
+    const copy = new Float32Array(n);
+    Buffer.from(copy.buffer).set(bytes.subarray(offset, offset + 4 * n));
+    offset += 4 * n;
+    return copy;
+  });
+  if (offset !== bytes.length) throw new Error("the SFT checkpoint is truncated or has trailing bytes");
+  const [w, m, v, snap] = h.counts;
+  return {
+    step: h.step,
+    weights: arrays.slice(0, w),
+    adam: { iterations: h.iterations, accBeta1: h.accBeta1, accBeta2: h.accBeta2, m: arrays.slice(w, w + m), v: arrays.slice(w + m, w + m + v) },
+    lossCurve: h.lossCurve,
+    window: h.window,
+    ...(snap > 0 ? { snapshot: arrays.slice(w + m + v) } : {}),
+  };
 }
 
 export async function runForge(outDir: string, config: ForgeConfig, log: (message: string) => void = () => undefined, options: ForgeRunOptions = {}): Promise<ForgeReport> {
@@ -168,17 +251,18 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
   const reused = options.reuseFrom === undefined ? undefined : await readReusableStages(options.reuseFrom, config);
   await mkdir(outDir, { recursive: true });
   const files = forgeFiles(outDir);
+  const workRoot = options.workDir ?? join(".cache", "forge");
   const rng = createRng(config.seed);
   const scratch = await mkdtemp(join(tmpdir(), "aad-forge-"));
   const llama = await loadLlama();
   try {
     // 1. The SFT corpus from the toy world.
     // The world's prompt lists are ordered by task; a seeded shuffle makes every subset cover all tasks.
-    const train = shuffled(trainPrompts(), rng.fork("train-prompts")).slice(0, config.preferences.trainPrompts);
+    const train = shuffled(trainPrompts(), rng.fork("train-prompts"));
     const heldout = shuffled(heldoutPrompts(), rng.fork("heldout-prompts")).slice(0, config.preferences.heldoutPrompts);
     const corpusRng = rng.fork("corpus");
     const corpus: { prompt: string; response: string }[] = [];
-    for (const prompt of train) {
+    for (const prompt of config.sft.prompts > 0 ? train.slice(0, config.sft.prompts) : train) {
       for (let k = 0; k < config.sft.responsesPerPrompt; k++) corpus.push({ prompt: prompt.text, response: sampleResponse(prompt, corpusRng) });
     }
     const vocabulary = buildVocabulary(corpus.map((c) => formatExample(c.prompt, c.response)), { maxPieces: config.maxPieces });
@@ -195,10 +279,13 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     await tokenizerModel.dispose();
     stage("corpus");
 
-    // 3. SFT.
+    // 3. SFT, checkpointed.
+    const sftDir = join(workRoot, stageKey("sft", config.seed, config.model, config.maxPieces, config.sft));
+    await mkdir(sftDir, { recursive: true });
     let sft: { weights: ModelWeights<Float32Array>; finalLoss: number; lossCurve: number[] };
     let sftBytes: Uint8Array;
     let earlyBytes: Uint8Array;
+    const sftDone = join(sftDir, "sft.json");
     if (reused) {
       sft = { weights: (await readLlamaGguf(reused.sftPath)).weights, finalLoss: reused.sftLoss.final, lossCurve: reused.sftLoss.curve };
       sftBytes = modelGguf(modelConfig, sft.weights, vocabulary, "aad-tiny-sft");
@@ -206,18 +293,40 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
       if (!Buffer.from(sftBytes).equals(reused.sftBytes)) throw new ForgeReuseError(`${reused.sftPath} is not what this config's SFT stage writes (its vocabulary or tensors differ); run the forge without --reuse`);
       earlyBytes = reused.earlyBytes;
       log(`sft: reused ${reused.sftPath}`);
+    } else if (existsSync(sftDone)) {
+      const done = JSON.parse(await readFile(sftDone, "utf8")) as { finalLoss: number; lossCurve: number[] };
+      sftBytes = await readFile(join(sftDir, "sft.gguf"));
+      earlyBytes = await readFile(join(sftDir, "sft-early.gguf"));
+      sft = { weights: (await readLlamaGguf(join(sftDir, "sft.gguf"))).weights, finalLoss: done.finalLoss, lossCurve: done.lossCurve };
+      log(`sft: finished earlier (${sftDir})`);
     } else {
-      const trained = await trainSft(modelConfig, init, sftExamples, { ...config.sft, seed: config.seed, padToken: vocabulary.eos, snapshotStep: Math.floor(config.sft.steps / 4), log });
+      const checkpointPath = join(sftDir, "checkpoint.bin");
+      const checkpoints = {
+        every: options.checkpointEvery ?? 200,
+        load: async () => (existsSync(checkpointPath) ? decodeCheckpoint(await readFile(checkpointPath)) : undefined),
+        save: async (c: SftCheckpoint) => {
+          await writeAtomic(checkpointPath, encodeCheckpoint(c));
+          log(`sft: checkpoint at step ${c.step}`);
+          options.onCheckpoint?.();
+        },
+      };
+      const trained = await trainSft(modelConfig, init, sftExamples, { ...config.sft, seed: config.seed, padToken: vocabulary.eos, snapshotStep: Math.floor(config.sft.steps / 4), checkpoints, log });
       sft = trained;
       sftBytes = modelGguf(modelConfig, trained.weights, vocabulary, "aad-tiny-sft");
       earlyBytes = modelGguf(modelConfig, trained.snapshot ?? init, vocabulary, "aad-tiny-sft-early");
+      await writeAtomic(join(sftDir, "sft.gguf"), sftBytes);
+      await writeAtomic(join(sftDir, "sft-early.gguf"), earlyBytes);
+      await writeAtomic(sftDone, JSON.stringify({ finalLoss: trained.finalLoss, lossCurve: trained.lossCurve }));
+      await rm(checkpointPath, { force: true });
     }
     await writeFile(files.sft, sftBytes);
     await writeFile(files.earlyReference, earlyBytes);
     stage("sft");
 
-    // 4. Preference data: two SFT samples per prompt, labelled by the oracle, ties dropped.
-    const { labelled, ties } = reused ? { labelled: reused.labelled, ties: reused.ties } : await labelPreferences(llama, files.sft, vocabulary, train, heldout, config, log);
+    // 4. Preference data: groups of SFT samples labelled by the oracle, the best against a clearly worse one.
+    const samplesDir = join(workRoot, stageKey("samples", config.seed, config.model, config.maxPieces, config.sft, config.preferences));
+    const sampled = reused ? undefined : await sampleGroups(llama, files.sft, vocabulary, train, heldout, config, join(samplesDir, "samples.jsonl"), options.sampleRoundsPerCheckpoint ?? 25, log, options.onCheckpoint);
+    const { labelled, dropped } = reused ? { labelled: reused.labelled, dropped: reused.dropped } : labelGroups(sampled!, config);
     const trainPairs = labelled.filter((l) => l.split === "unused");
     const splitRng = rng.fork("dpo-split");
     const dpoCount = Math.round(trainPairs.length * config.dpo.split);
@@ -226,12 +335,13 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     trainPairs.forEach((pair, i) => {
       if (picked.has(i)) pair.split = "dpo";
     });
-    await writeFile(files.preferences, labelled.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const preferencesBytes = preferencesFile(labelled);
+    await writeFile(files.preferences, preferencesBytes);
     stage("preferences");
 
     // 5. DPO as a LoRA over the frozen SFT weights.
     const reencode = await llama.loadModel({ modelPath: files.sft, vocabOnly: true });
-    const toPair = (l: LabelledPair): PreferencePair => ({ chosen: encodeExampleFrom(reencode, vocabulary, l.prompt, l.chosen, modelConfig.contextLength), rejected: encodeExampleFrom(reencode, vocabulary, l.prompt, l.rejected, modelConfig.contextLength) });
+    const toPair = (l: LabelledPair): PreferencePair => ({ chosen: encodeExample(reencode, vocabulary, l.prompt, l.chosen, modelConfig.contextLength), rejected: encodeExample(reencode, vocabulary, l.prompt, l.rejected, modelConfig.contextLength) });
     const dpoPairs = labelled.filter((l) => l.split === "dpo").map(toPair);
     const heldoutPairs = labelled.filter((l) => l.split === "heldout").map(toPair);
     await reencode.dispose();
@@ -255,43 +365,52 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
       if (pc[i]! - rc[i]! > pr[i]! - rr[i]!) correct++;
     });
     const heldoutAccuracy = heldoutPairs.length ? correct / heldoutPairs.length : Number.NaN;
+    const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+    const heldoutShift = { chosen: round(mean(pc.map((x, i) => x - rc[i]!))), rejected: round(mean(pr.map((x, i) => x - rr[i]!))) };
+
+    // 7. The recipe criteria, none of which looks at AAD.
+    const corpusReference = faithfulnessReference(heldout, config);
+    const sftSamples = reused ? reused.sftSamples : faithfulnessSummary(sampled!.heldoutSamples);
+    const greedy = await greedyComparison(llama, files, vocabulary, config);
     stage("evaluation");
 
     const fileInfo = (bytes: Uint8Array) => ({ bytes: bytes.length, sha256: sha256(bytes) });
-    const preferencesBytes = new TextEncoder().encode(labelled.map((l) => JSON.stringify(l)).join("\n") + "\n");
     const report: ForgeReport = {
       files: {
         "sft.gguf": fileInfo(sftBytes),
         "dpo.gguf": fileInfo(dpoBytes),
         "dpo-lora.gguf": fileInfo(loraBytes),
         "sft-early.gguf": fileInfo(earlyBytes),
-        "preferences.jsonl": fileInfo(preferencesBytes),
+        "preferences.jsonl.gz": fileInfo(preferencesBytes),
       },
       seconds,
       manifest: {},
     };
-    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+    const criteria = recipeCriteria({ corpus: corpusReference, sft: sftSamples, dpoPairs: dpoPairs.length, heldoutAccuracy, greedy });
     report.manifest = {
       name: "aad built-in tiny pair",
-      description: "A tiny llama-architecture SFT model and its DPO fine-tune (LoRA), trained by `npm run forge` on the toy world in server/src/forge/world.ts. Text quality is that of a ~250k-parameter model.",
+      description: `A small llama-architecture SFT model and its DPO fine-tune (LoRA), trained by \`npm run forge\` on the toy world in server/src/forge/world.ts. About ${Math.round(countParameters(modelConfig) / 1e5) / 10}M parameters.`,
       seed: config.seed,
       files: report.files,
       config,
       model: { ...modelConfig, parameters: countParameters(modelConfig) },
       splits: {
         trainPrompts: train.length,
-        heldoutPrompts: heldout.length,
         sftExamples: corpus.length,
+        trainGroups: config.preferences.trainGroups,
+        heldoutPrompts: heldout.length,
         preferencePairs: trainPairs.length,
         dpoPairs: dpoPairs.length,
         unusedPairs: trainPairs.length - dpoPairs.length,
         heldoutPairs: heldoutPairs.length,
-        tiesDropped: ties,
+        groupsDropped: dropped,
       },
       losses: { sftFinal: sft.finalLoss, sftCurve: sft.lossCurve, dpoFinal: dpo.finalLoss, dpoCurve: dpo.lossCurve },
       dpoTrainRewardAccuracy: round(dpo.rewardAccuracy),
       heldoutImplicitRewardAccuracy: round(heldoutAccuracy),
-      meanOracleReward: { sftSamples: round(mean(labelled.flatMap((l) => [l.chosenReward, l.rejectedReward]))) },
+      displacement: { duringTraining: dpo.displacement, heldoutPairs: heldoutShift },
+      sftSamples,
+      criteria,
     };
     await writeFile(files.manifest, JSON.stringify(report.manifest, null, 2) + "\n");
     seconds.total = Number(((Date.now() - started) / 1000).toFixed(1));
@@ -302,35 +421,164 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
   }
 }
 
-/** Two SFT samples per prompt through llama.cpp, labelled by the oracle; ties dropped. */
-async function labelPreferences(llama: Llama, sftPath: string, vocabulary: Vocabulary, train: readonly WorldPrompt[], heldout: readonly WorldPrompt[], config: ForgeConfig, log: (message: string) => void): Promise<{ labelled: LabelledPair[]; ties: number }> {
+/** The labelled pairs, one JSON object per line, gzipped (deterministic: no timestamp, fixed level). */
+function preferencesFile(labelled: readonly LabelledPair[]): Buffer {
+  return gzipSync(labelled.map((l) => JSON.stringify(l)).join("\n") + "\n", { level: 9 });
+}
+
+/** Reads a forge's preferences.jsonl.gz. */
+export async function readPreferences(path: string): Promise<LabelledPair[]> {
+  return gunzipSync(await readFile(path))
+    .toString("utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as LabelledPair);
+}
+
+interface SampledGroups {
+  /** Per training group: its prompt and its samples' texts. */
+  readonly train: { prompt: WorldPrompt; samples: string[] }[];
+  readonly heldout: { prompt: WorldPrompt; samples: string[] }[];
+  /** Every held-out sample, for the faithfulness criterion. */
+  readonly heldoutSamples: { prompt: string; response: string }[];
+}
+
+/**
+ * `samplesPerPrompt` SFT samples for each training group and each held-out prompt, through
+ * llama.cpp, appended to `path` a few rounds at a time: a rerun skips the rounds already there.
+ * Rounds are fixed slices of the job list, so where a run stopped cannot change any sample.
+ */
+async function sampleGroups(llama: Llama, sftPath: string, vocabulary: Vocabulary, train: readonly WorldPrompt[], heldout: readonly WorldPrompt[], config: ForgeConfig, path: string, roundsPerCheckpoint: number, log: (message: string) => void, onCheckpoint?: () => void): Promise<SampledGroups> {
+  const { samplesPerPrompt, trainGroups, parallel } = config.preferences;
+  const groups = [
+    ...Array.from({ length: trainGroups }, (_, g) => ({ prompt: train[g % train.length]!, label: `train:${Math.floor(g / train.length)}` })),
+    ...heldout.map((prompt) => ({ prompt, label: "heldout" })),
+  ];
   const sftModel = await llama.loadModel({ modelPath: sftPath });
-  const promptTokens = (p: WorldPrompt): Token[] => [vocabulary.bos as Token, ...sftModel.tokenize(formatExample(p.text))];
-  const allPrompts = [...train.map((p) => ({ p, split: "train" as const })), ...heldout.map((p) => ({ p, split: "heldout" as const }))];
-  const jobs = allPrompts.flatMap(({ p }) => [0, 1].map((k) => ({ prompt: promptTokens(p), seed: `${config.seed}:${p.text}:${k}` })));
-  const samples = await sampleContinuations(sftModel, jobs, {
-    ...config.preferences,
-    onProgress: (done, total) => {
-      if (done % 400 < config.preferences.parallel || done === total) log(`sampled ${done}/${total}`);
-    },
-  });
-  const decoded = samples.map((tokens) => sftModel.detokenize(tokens).trim());
+  const jobs: SampleJob[] = groups.flatMap(({ prompt, label }) =>
+    Array.from({ length: samplesPerPrompt }, (_, k) => ({ prompt: [vocabulary.bos as Token, ...sftModel.tokenize(formatExample(prompt.text))], seed: `${config.seed}:${label}:${prompt.text}:${k}` })),
+  );
+  await mkdir(join(path, ".."), { recursive: true });
+  // Only whole checkpoints count: a line is a sample, a checkpoint a whole number of rounds.
+  const chunk = parallel * roundsPerCheckpoint;
+  let texts: string[] = [];
+  if (existsSync(path)) {
+    texts = (await readFile(path, "utf8")).split("\n").slice(0, -1).map((line) => JSON.parse(line) as string);
+    const whole = Math.min(jobs.length, Math.floor(texts.length / chunk) * chunk);
+    if (texts.length !== whole && texts.length !== jobs.length) texts = texts.slice(0, whole);
+    await writeAtomic(path, texts.map((t) => JSON.stringify(t) + "\n").join(""));
+    if (texts.length > 0) log(`samples: resuming after ${texts.length}/${jobs.length}`);
+  }
+  const topK = config.preferences.topK > 0 ? config.preferences.topK : vocabulary.tokens.length;
+  const startedAt = Date.now();
+  const first = texts.length;
+  for (let start = texts.length; start < jobs.length; start += chunk) {
+    const part = await sampleContinuations(sftModel, jobs.slice(start, start + chunk), { maxTokens: config.preferences.maxTokens, topK, parallel });
+    const decoded = part.map((tokens) => sftModel.detokenize(tokens).trim());
+    await appendFile(path, decoded.map((t) => JSON.stringify(t) + "\n").join(""));
+    texts.push(...decoded);
+    const rate = (texts.length - first) / Math.max(1e-3, (Date.now() - startedAt) / 1000);
+    log(`sampled ${texts.length}/${jobs.length} (${rate.toFixed(0)}/s)`);
+    onCheckpoint?.();
+  }
   await sftModel.dispose();
+  const withSamples = groups.map((g, i) => ({ prompt: g.prompt, samples: texts.slice(i * samplesPerPrompt, (i + 1) * samplesPerPrompt) }));
+  const heldoutGroups = withSamples.slice(trainGroups);
+  return {
+    train: withSamples.slice(0, trainGroups),
+    heldout: heldoutGroups,
+    heldoutSamples: heldoutGroups.flatMap((g) => g.samples.map((response) => ({ prompt: g.prompt.text, response }))),
+  };
+}
+
+/**
+ * One pair per group, as UltraFeedback's binarised pairs are made: the best sample (the first of
+ * equals) against a uniformly drawn one whose oracle reward is at least `minMargin` lower. A
+ * group with no such sample is dropped.
+ */
+function labelGroups(sampled: SampledGroups, config: ForgeConfig): { labelled: LabelledPair[]; dropped: number } {
   const labelled: LabelledPair[] = [];
-  let ties = 0;
-  allPrompts.forEach(({ p, split }, i) => {
-    const a = decoded[2 * i]!;
-    const b = decoded[2 * i + 1]!;
-    const ra = oracleReward(p.text, a);
-    const rb = oracleReward(p.text, b);
-    if (ra === rb) {
-      ties++;
+  let dropped = 0;
+  const groups = [...sampled.train.map((g) => ({ ...g, split: "unused" as const })), ...sampled.heldout.map((g) => ({ ...g, split: "heldout" as const }))];
+  groups.forEach(({ prompt, samples, split }, index) => {
+    const rewards = samples.map((s) => oracleReward(prompt.text, s));
+    let best = 0;
+    rewards.forEach((r, i) => {
+      if (r > rewards[best]!) best = i;
+    });
+    const worse = rewards.flatMap((r, i) => (r <= rewards[best]! - config.preferences.minMargin ? [i] : []));
+    if (worse.length === 0) {
+      dropped++;
       return;
     }
-    const [chosen, rejected, chosenReward, rejectedReward] = ra > rb ? [a, b, ra, rb] : [b, a, rb, ra];
-    labelled.push({ prompt: p.text, chosen, rejected, chosenReward, rejectedReward, split: split === "heldout" ? "heldout" : "unused" });
+    const rejected = worse[createRng(`${config.seed}:rejected:${index}`).int(worse.length)]!;
+    labelled.push({ prompt: prompt.text, chosen: samples[best]!, rejected: samples[rejected]!, chosenReward: rewards[best]!, rejectedReward: rewards[rejected]!, split });
   });
-  return { labelled, ties };
+  return { labelled, dropped };
+}
+
+/** The corpus's own answers to the held-out prompts (16 each): what a faithful SFT model's samples look like. */
+function faithfulnessReference(heldout: readonly WorldPrompt[], config: ForgeConfig): FaithfulnessSummary {
+  const rng = createRng(`${config.seed}:faithfulness`);
+  return faithfulnessSummary(heldout.flatMap((p) => Array.from({ length: 16 }, () => ({ prompt: p.text, response: sampleResponse(p, rng) }))));
+}
+
+export interface GreedyComparison {
+  readonly heldout: { prompts: number; sft: number; dpo: number; dpoMinusSft: { mean: number; low: number; high: number } };
+  readonly novel: { prompts: number; sft: number; dpo: number; dpoMinusSft: { mean: number; low: number; high: number } };
+}
+
+/** Greedy SFT and greedy DPO through llama.cpp on held-out prompts and on prompts in unseen phrasings, scored by the oracle. */
+async function greedyComparison(llama: Llama, files: ForgeFiles, vocabulary: Vocabulary, config: ForgeConfig): Promise<GreedyComparison> {
+  const rng = createRng(`${config.seed}:evaluation`);
+  // The evaluation prompts are drawn apart from the preference stage's held-out prompts' order.
+  const heldout = shuffled(heldoutPrompts(), rng.fork("heldout")).slice(0, config.evaluation.prompts);
+  const novel = shuffled(novelPrompts(), rng.fork("novel")).slice(0, config.evaluation.novelPrompts);
+  const rewards = async (path: string, prompts: readonly WorldPrompt[]): Promise<number[]> => {
+    const model = await llama.loadModel({ modelPath: path });
+    const jobs = prompts.map((p) => ({ prompt: [vocabulary.bos as Token, ...model.tokenize(formatExample(p.text))], seed: "greedy" }));
+    const outputs = await sampleContinuations(model, jobs, { maxTokens: config.evaluation.maxTokens, topK: 1, parallel: config.preferences.parallel });
+    const texts = outputs.map((tokens) => model.detokenize(tokens).trim());
+    await model.dispose();
+    return prompts.map((p, i) => oracleReward(p.text, texts[i]!));
+  };
+  const compare = async (prompts: readonly WorldPrompt[]) => {
+    const sft = await rewards(files.sft, prompts);
+    const dpo = await rewards(files.dpo, prompts);
+    const diff = pairedBootstrap(dpo, sft);
+    const avg = (xs: readonly number[]) => round(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length));
+    return { prompts: prompts.length, sft: avg(sft), dpo: avg(dpo), dpoMinusSft: { mean: round(diff.mean), low: round(diff.low), high: round(diff.high) } };
+  };
+  return { heldout: await compare(heldout), novel: await compare(novel) };
+}
+
+/** The issue's three criteria, measured values next to their thresholds. */
+function recipeCriteria(m: { corpus: FaithfulnessSummary; sft: FaithfulnessSummary; dpoPairs: number; heldoutAccuracy: number; greedy: GreedyComparison }): Record<string, unknown> {
+  const sft = m.sft;
+  const rates = Object.fromEntries(
+    FAITHFULNESS_FEATURES.map((f) => {
+      const corpus = m.corpus.rates[f];
+      const model = sft.rates[f];
+      return [f, { corpus: round(corpus), sft: round(model), relative: round(model / corpus - 1), pass: Math.abs(model / corpus - 1) <= 0.2 }];
+    }),
+  ) as Record<string, { pass: boolean }>;
+  const faithful = {
+    samples: sft.answers,
+    rates,
+    garbledShare: { value: round(sft.garbledShare), max: 0.05, pass: sft.garbledShare <= 0.05, examples: sft.examples, caveats: sft.caveats },
+    meanReward: { corpus: round(m.corpus.meanReward), sft: round(sft.meanReward), pass: Math.abs(sft.meanReward - m.corpus.meanReward) <= 0.3 },
+  };
+  const faithfulPass = Object.values(rates).every((r) => r.pass) && faithful.garbledShare.pass && faithful.meanReward.pass;
+  const informative = {
+    heldoutImplicitRewardAccuracy: { value: round(m.heldoutAccuracy), min: 0.75, pass: m.heldoutAccuracy >= 0.75 },
+    greedyDpoOverSft: { ...m.greedy.heldout, pass: m.greedy.heldout.dpoMinusSft.low > 0 },
+    greedyDpoOverSftNovelPhrasings: m.greedy.novel,
+  };
+  return {
+    faithfulSft: { ...faithful, pass: faithfulPass },
+    enoughPreferenceData: { dpoPairs: m.dpoPairs, min: 2000, pass: m.dpoPairs >= 2000 },
+    informativeDpo: { ...informative, pass: informative.heldoutImplicitRewardAccuracy.pass && informative.greedyDpoOverSft.pass },
+  };
 }
 
 export class ForgeReuseError extends Error {
@@ -344,13 +592,15 @@ interface ReusableStages {
   readonly sftLoss: { final: number; curve: number[] };
   /** The oracle-labelled pairs, with the train pairs' split reset to "unused" (the DPO split is drawn again). */
   readonly labelled: LabelledPair[];
-  readonly ties: number;
+  readonly dropped: number;
+  /** What the earlier run measured on the SFT model's held-out samples. */
+  readonly sftSamples: FaithfulnessSummary;
 }
 
 /** The SFT and preference stages of an earlier run in `dir`, checked against `config` and against their manifest's hashes. */
 async function readReusableStages(dir: string, config: ForgeConfig): Promise<ReusableStages> {
   const files = forgeFiles(dir);
-  let manifest: { config?: Partial<ForgeConfig>; files?: Record<string, { sha256: string }>; losses?: { sftFinal: number; sftCurve: number[] }; splits?: { tiesDropped: number } };
+  let manifest: { config?: Partial<ForgeConfig>; files?: Record<string, { sha256: string }>; losses?: { sftFinal: number; sftCurve: number[] }; splits?: { groupsDropped: number }; sftSamples?: FaithfulnessSummary };
   try {
     manifest = JSON.parse(await readFile(files.manifest, "utf8")) as typeof manifest;
   } catch (error) {
@@ -370,17 +620,11 @@ async function readReusableStages(dir: string, config: ForgeConfig): Promise<Reu
     if (expected !== sha256(bytes)) throw new ForgeReuseError(`cannot reuse ${dir}: ${name} does not match the sha256 in its manifest.json`);
     return bytes;
   };
-  const [sftBytes, earlyBytes, preferences] = [await read(files.sft, "sft.gguf"), await read(files.earlyReference, "sft-early.gguf"), await read(files.preferences, "preferences.jsonl")];
-  if (!manifest.losses || !manifest.splits) throw new ForgeReuseError(`cannot reuse ${dir}: its manifest.json has no SFT losses or split sizes`);
-  const labelled = preferences
-    .toString("utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const pair = JSON.parse(line) as LabelledPair;
-      return { ...pair, split: pair.split === "heldout" ? "heldout" : "unused" } satisfies LabelledPair;
-    });
-  return { sftPath: files.sft, sftBytes, earlyBytes, sftLoss: { final: manifest.losses.sftFinal, curve: manifest.losses.sftCurve }, labelled, ties: manifest.splits.tiesDropped };
+  const [sftBytes, earlyBytes] = [await read(files.sft, "sft.gguf"), await read(files.earlyReference, "sft-early.gguf")];
+  await read(files.preferences, "preferences.jsonl.gz");
+  if (!manifest.losses || !manifest.splits || !manifest.sftSamples) throw new ForgeReuseError(`cannot reuse ${dir}: its manifest.json has no SFT losses, split sizes or SFT sample summary`);
+  const labelled = (await readPreferences(files.preferences)).map((pair) => ({ ...pair, split: pair.split === "heldout" ? "heldout" : "unused" }) satisfies LabelledPair);
+  return { sftPath: files.sft, sftBytes, earlyBytes, sftLoss: { final: manifest.losses.sftFinal, curve: manifest.losses.sftCurve }, labelled, dropped: manifest.splits.groupsDropped, sftSamples: manifest.sftSamples };
 }
 
 /** A seeded Fisher–Yates shuffle (a copy). */
@@ -399,10 +643,6 @@ function countParameters(c: ModelConfig): number {
   const e = c.embeddingLength;
   const perLayer = 2 * e + 4 * e * e + 3 * e * c.feedForwardLength;
   return 2 * c.vocabSize * e + e + c.blockCount * perLayer;
-}
-
-function encodeExampleFrom(model: LlamaModel, vocabulary: Vocabulary, prompt: string, response: string, contextLength: number): ScoredSequence {
-  return encodeExample(model, vocabulary, prompt, response, contextLength);
 }
 
 /**

@@ -28,6 +28,17 @@ export function flattenWeights<T>(w: ModelWeights<T>): T[] {
   return [w.tokenEmbedding, w.outputNorm, w.output, ...w.layers.flatMap((l) => [l.attnNorm, l.attnQ, l.attnK, l.attnV, l.attnOutput, l.ffnNorm, l.ffnGate, l.ffnUp, l.ffnDown])];
 }
 
+/** The inverse of flattenWeights. */
+export function unflattenWeights<T>(config: ModelConfig, data: readonly T[]): ModelWeights<T> {
+  const [tokenEmbedding, outputNorm, output, ...rest] = data;
+  const layers = [];
+  for (let l = 0; l < config.blockCount; l++) {
+    const [attnNorm, attnQ, attnK, attnV, attnOutput, ffnNorm, ffnGate, ffnUp, ffnDown] = rest.slice(l * 9, l * 9 + 9);
+    layers.push({ attnNorm: attnNorm!, attnQ: attnQ!, attnK: attnK!, attnV: attnV!, attnOutput: attnOutput!, ffnNorm: ffnNorm!, ffnGate: ffnGate!, ffnUp: ffnUp!, ffnDown: ffnDown! });
+  }
+  return { tokenEmbedding: tokenEmbedding!, outputNorm: outputNorm!, output: output!, layers };
+}
+
 export async function computeGradients(config: ModelConfig, weights: ModelWeights<tf.Variable>, request: GradientRequest): Promise<GradientResult> {
   if (request.sequences.length === 0) return { lossSum: 0, count: 0, gradients: flattenWeights(weights).map((v) => new Float32Array(v.size)) };
   const { tokens, mask } = padBatch(request.sequences, request.padToken, request.lossStarts);

@@ -1,9 +1,12 @@
 /**
  * `npm run forge` — regenerate the built-in model pair in models/ (byte for byte for the same
- * seed on the same machine). `--reuse models` keeps the SFT models and labelled pairs of the
- * committed run and retrains DPO only (minutes instead of the SFT stage's quarter hour). `npm run forge -- --bench` writes the large random pair used only
- * for speed measurements into .cache/bench-pair/.
+ * seed on the same machine). Interrupted, it resumes from its last checkpoint in .cache/forge
+ * (or --work) with the same result. `--reuse models` keeps the SFT models and labelled pairs of
+ * the committed run and retrains DPO only. `npm run forge -- --bench` writes the large random
+ * pair used only for speed measurements into .cache/bench-pair/.
  */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Command } from "commander";
 import { DEFAULT_FORGE_CONFIG, QUICK_FORGE_CONFIG, runForge } from "./forge.ts";
 
@@ -15,6 +18,9 @@ const program = new Command()
   .option("--reuse <dir>", "reuse the SFT models and labelled pairs of an earlier run with the same settings (e.g. models): retrain DPO only")
   .option("--dpo-learning-rate <lr>", "DPO peak learning rate (default: the forge's)")
   .option("--dpo-rank <r>", "DPO LoRA rank; its alpha stays 2 × rank (default: the forge's)")
+  .option("--work <dir>", "checkpoint folder: an interrupted run resumes from it", ".cache/forge")
+  .option("--checkpoint-every <steps>", "SFT steps between checkpoints", "200")
+  .option("--sample-rounds <n>", "preference-sampling rounds between checkpoints", "25")
   .option("--quick", "a scaled-down run (a few steps of each stage), for tests")
   .option("--bench", "write the large random-weight pair for speed benchmarks instead")
   .parse();
@@ -25,7 +31,7 @@ process.on("uncaughtException", (error) => {
   process.exit(1);
 });
 
-const options = program.opts<{ out: string; seed: string; reuse?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean }>();
+const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; reuse?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean }>();
 if (options.bench) {
   const { writeBenchPair } = await import("./bench-pair.ts");
   await writeBenchPair(options.out === "models" ? ".cache/bench-pair" : options.out, (m) => console.log(m));
@@ -37,8 +43,17 @@ if (options.bench) {
     dpo.rank = Math.round(positive("--dpo-rank", options.dpoRank));
     dpo.alpha = 2 * dpo.rank;
   }
-  const report = await runForge(options.out, { ...base, seed: Number(options.seed), dpo }, (m) => console.log(m), options.reuse === undefined ? {} : { reuseFrom: options.reuse });
+  // Tests simulate a crash: AAD_FORGE_KILL_AFTER_CHECKPOINTS=n kills the process (SIGKILL) after its n-th checkpoint.
+  const killAfter = Number(process.env.AAD_FORGE_KILL_AFTER_CHECKPOINTS ?? 0);
+  let checkpoints = 0;
+  const onCheckpoint = () => {
+    if (killAfter > 0 && ++checkpoints >= killAfter) process.kill(process.pid, "SIGKILL");
+  };
+  const run = { workDir: options.work, onCheckpoint, checkpointEvery: Math.round(positive("--checkpoint-every", options.checkpointEvery)), sampleRoundsPerCheckpoint: Math.round(positive("--sample-rounds", options.sampleRounds)), ...(options.reuse === undefined ? {} : { reuseFrom: options.reuse }) };
+  const report = await runForge(options.out, { ...base, seed: Number(options.seed), dpo }, (m) => console.log(`${new Date().toISOString().slice(11, 19)} ${m}`), run);
   console.log(JSON.stringify({ files: report.files, seconds: report.seconds }, null, 2));
+  // Stage times vary run to run, so they stay out of the manifest; bench -- forge-recipe reads them from here.
+  await writeFile(join(options.work, "last-run-seconds.json"), JSON.stringify(report.seconds) + "\n");
 }
 
 function positive(flag: string, value: string): number {

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createRng } from "../decoding/rng.ts";
 import { padBatch } from "./batches.ts";
-import { GradientWorker, computeGradients, flattenWeights } from "./gradients.ts";
+import { GradientWorker, computeGradients, flattenWeights, unflattenWeights } from "./gradients.ts";
 import {
   type LoraWeights,
   type ModelConfig,
@@ -23,6 +23,62 @@ class ScheduledAdam extends tf.AdamOptimizer {
   setLearningRate(rate: number): void {
     this.learningRate = rate;
   }
+
+  /** Moments and bias-correction powers, bit for bit (tfjs's own setWeights recomputes the powers with pow, which can differ in the last bit). */
+  async exportState(): Promise<AdamState> {
+    const self = this as unknown as AdamInternals;
+    const read = async (t: tf.Tensor) => new Float32Array(await t.data());
+    return {
+      iterations: this.iterations,
+      accBeta1: (await read(self.accBeta1))[0]!,
+      accBeta2: (await read(self.accBeta2))[0]!,
+      m: await Promise.all(self.accumulatedFirstMoment.map((v) => read(v.variable))),
+      v: await Promise.all(self.accumulatedSecondMoment.map((v) => read(v.variable))),
+    };
+  }
+
+  importState(state: AdamState, variables: readonly tf.Variable[]): void {
+    const self = this as unknown as AdamInternals;
+    this.iterations_ = state.iterations;
+    self.accBeta1.assign(tf.scalar(state.accBeta1));
+    self.accBeta2.assign(tf.scalar(state.accBeta2));
+    const moments = (data: Float32Array[], suffix: string) => data.map((d, i) => ({ originalName: `${variables[i]!.name}/${suffix}`, variable: tf.variable(tf.tensor(d, variables[i]!.shape), false) }));
+    self.accumulatedFirstMoment = moments(state.m, "m");
+    self.accumulatedSecondMoment = moments(state.v, "v");
+  }
+}
+
+/** tfjs's AdamOptimizer fields that are private in its typings. */
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
+}
+
+export interface AdamState {
+  iterations: number;
+  accBeta1: number;
+  accBeta2: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+
+/** Everything SFT needs to go on after `step` steps exactly as if it had never stopped. */
+export interface SftCheckpoint {
+  step: number;
+  weights: Float32Array[];
+  adam: AdamState;
+  lossCurve: number[];
+  window: number[];
+  snapshot?: Float32Array[];
+}
+
+export interface SftCheckpointStore {
+  /** Save every this many steps. */
+  every: number;
+  load(): Promise<SftCheckpoint | undefined>;
+  save(checkpoint: SftCheckpoint): Promise<void>;
 }
 
 export function cosineSchedule(step: number, total: number, peak: number, warmup: number): number {
@@ -40,6 +96,8 @@ export interface SftOptions {
   padToken: number;
   /** Keep a copy of the weights after this many steps (a weaker model with the same vocabulary). */
   snapshotStep?: number;
+  /** Resume from and save checkpoints here. */
+  checkpoints?: SftCheckpointStore;
   log?: (message: string) => void;
 }
 
@@ -63,10 +121,36 @@ export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Ar
   let order: number[] = [];
   let window: number[] = [];
   let snapshot: ModelWeights<Float32Array> | undefined;
+  let first = 0;
+  const resumed = await options.checkpoints?.load();
+  if (resumed) {
+    // Replay the batch draws of the steps already taken, then restore weights and optimizer.
+    for (let step = 0; step < resumed.step; step++) {
+      if (order.length < options.batchSize) order = order.concat(shuffled(examples.length, rng));
+      order.splice(0, options.batchSize);
+    }
+    variables.forEach((v, i) => v.assign(tf.tensor(resumed.weights[i]!, v.shape)));
+    optimizer.importState(resumed.adam, variables);
+    lossCurve.push(...resumed.lossCurve);
+    window = [...resumed.window];
+    if (resumed.snapshot) snapshot = unflattenWeights(config, resumed.snapshot);
+    first = resumed.step;
+    options.log?.(`sft: resumed at step ${first}/${options.steps}`);
+  }
   try {
-    worker.setWeights(flattenWeights(init));
-    for (let step = 0; step < options.steps; step++) {
+    worker.setWeights(resumed ? resumed.weights : flattenWeights(init));
+    for (let step = first; step < options.steps; step++) {
       if (step === options.snapshotStep) snapshot = await readWeights(weights);
+      if (options.checkpoints && step > first && step % options.checkpoints.every === 0) {
+        await options.checkpoints.save({
+          step,
+          weights: await Promise.all(variables.map(async (v) => new Float32Array(await v.data()))),
+          adam: await optimizer.exportState(),
+          lossCurve: [...lossCurve],
+          window: [...window],
+          ...(snapshot ? { snapshot: flattenWeights(snapshot) } : {}),
+        });
+      }
       if (order.length < options.batchSize) order = order.concat(shuffled(examples.length, rng));
       const batch = order.splice(0, options.batchSize).map((i) => examples[i]!);
       const half = Math.ceil(batch.length / 2);
@@ -161,7 +245,17 @@ export interface DpoOptions {
  * Standard DPO: −log σ(β[(log π(c) − log π_ref(c)) − (log π(r) − log π_ref(r))]), with the frozen
  * SFT weights as π_ref and only the LoRA trainable.
  */
-export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Array>, init: LoraWeights<Float32Array>, pairs: readonly PreferencePair[], options: DpoOptions): Promise<TrainResult<LoraWeights<Float32Array>> & { rewardAccuracy: number }> {
+export interface DpoResult extends TrainResult<LoraWeights<Float32Array>> {
+  rewardAccuracy: number;
+  /**
+   * Per epoch, the mean change of the chosen and of the rejected responses' log-likelihood from
+   * the reference (log π − log π_ref, summed over the response), measured on each batch as it
+   * was trained: likelihood displacement shows as both falling.
+   */
+  displacement: { chosen: number; rejected: number }[];
+}
+
+export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Array>, init: LoraWeights<Float32Array>, pairs: readonly PreferencePair[], options: DpoOptions): Promise<DpoResult> {
   const rng = createRng(options.seed).fork("dpo-batches");
   const refChosen = await responseLogprobs(config, base, pairs.map((p) => p.chosen), { padToken: options.padToken });
   const refRejected = await responseLogprobs(config, base, pairs.map((p) => p.rejected), { padToken: options.padToken });
@@ -174,9 +268,12 @@ export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Ar
   let correct = 0;
   let seen = 0;
   let step = 0;
+  const displacement: { chosen: number; rejected: number }[] = [];
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     const order = shuffled(pairs.length, rng);
     let epochLoss = 0;
+    let chosenShift = 0;
+    let rejectedShift = 0;
     correct = 0;
     seen = 0;
     for (let s = 0; s < stepsPerEpoch; s++) {
@@ -191,8 +288,10 @@ export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Ar
       const refMargin = tf.tensor1d(idx.map((i) => refChosen[i]! - refRejected[i]!));
       optimizer.setLearningRate(cosineSchedule(step, total, options.learningRate, Math.min(10, Math.floor(total / 10))));
       let margins: tf.Tensor | undefined;
+      let policySums: tf.Tensor | undefined;
       const loss = optimizer.minimize(() => {
         const sums = tf.sum(tf.mul(targetLogprobs(config, frozen, tokens, lora), mask), -1);
+        policySums = tf.keep(sums);
         const policyMargin = tf.sub(tf.slice(sums, [0], [n]), tf.slice(sums, [n], [n]));
         const logits = tf.mul(tf.sub(policyMargin, refMargin), options.beta);
         margins = tf.keep(logits);
@@ -201,18 +300,24 @@ export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Ar
       const lossValue = (await loss!.data())[0]!;
       const marginValues = await margins!.data();
       for (const m of marginValues) if (m > 0) correct++;
+      const policy = await policySums!.data();
+      idx.forEach((pairIndex, j) => {
+        chosenShift += policy[j]! - refChosen[pairIndex]!;
+        rejectedShift += policy[n + j]! - refRejected[pairIndex]!;
+      });
       seen += n;
       epochLoss += lossValue * n;
-      tf.dispose([loss!, margins!, tokens, mask, refMargin]);
+      tf.dispose([loss!, margins!, policySums!, tokens, mask, refMargin]);
       step++;
     }
     const mean = epochLoss / pairs.length;
     lossCurve.push(Number(mean.toFixed(4)));
-    options.log?.(`dpo epoch ${epoch + 1}/${options.epochs} loss ${mean.toFixed(4)} train reward accuracy ${(correct / Math.max(1, seen)).toFixed(3)}`);
+    displacement.push({ chosen: Number((chosenShift / pairs.length).toFixed(4)), rejected: Number((rejectedShift / pairs.length).toFixed(4)) });
+    options.log?.(`dpo epoch ${epoch + 1}/${options.epochs} loss ${mean.toFixed(4)} train reward accuracy ${(correct / Math.max(1, seen)).toFixed(3)} Δlog-lik chosen ${displacement[epoch]!.chosen} rejected ${displacement[epoch]!.rejected}`);
   }
   const result = await readLora(lora);
   optimizer.dispose();
   disposeModel(frozen);
   disposeLora(lora);
-  return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve, rewardAccuracy: correct / Math.max(1, seen) };
+  return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve, rewardAccuracy: correct / Math.max(1, seen), displacement };
 }

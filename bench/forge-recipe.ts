@@ -1,0 +1,90 @@
+/**
+ * `npm run bench -- forge-recipe --manifest DIR/manifest.json --label "…"` records one forge
+ * candidate's recipe and its criteria values (from the forge's manifest) in
+ * bench/results/forge-recipe.json and regenerates forge-recipe.md from every recorded candidate.
+ * Candidates are appended, never replaced: the record shows everything that was tried, in order.
+ */
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { RESULTS_DIR, writeResults } from "./results.ts";
+
+interface Candidate {
+  label: string;
+  recorded: string;
+  note: string;
+  manifest: {
+    config: Record<string, unknown>;
+    model: { parameters: number; vocabSize: number };
+    splits: Record<string, number>;
+    criteria: Criteria;
+    displacement: { duringTraining: { chosen: number; rejected: number }[]; heldoutPairs: { chosen: number; rejected: number } };
+    seconds?: Record<string, number>;
+    trainingPositionsPerSecond?: number;
+  };
+}
+
+interface Criteria {
+  faithfulSft: {
+    rates: Record<string, { corpus: number; sft: number; relative: number; pass: boolean }>;
+    garbledShare: { value: number; pass: boolean };
+    meanReward: { corpus: number; sft: number; pass: boolean };
+    pass: boolean;
+  };
+  enoughPreferenceData: { dpoPairs: number; pass: boolean };
+  informativeDpo: {
+    heldoutImplicitRewardAccuracy: { value: number; pass: boolean };
+    greedyDpoOverSft: { sft: number; dpo: number; dpoMinusSft: { mean: number; low: number; high: number }; pass: boolean };
+    greedyDpoOverSftNovelPhrasings: { sft: number; dpo: number; dpoMinusSft: { mean: number; low: number; high: number } };
+    pass: boolean;
+  };
+}
+
+export async function recordForgeCandidate(options: { manifest: string; label: string; note: string; seconds?: string; log: (line: string) => void }): Promise<void> {
+  const jsonPath = join(RESULTS_DIR, "forge-recipe.json");
+  const previous = existsSync(jsonPath) ? ((JSON.parse(await readFile(jsonPath, "utf8")) as { candidates: Candidate[] }).candidates) : [];
+  const manifest = JSON.parse(await readFile(options.manifest, "utf8")) as Candidate["manifest"];
+  const seconds = options.seconds ? (JSON.parse(await readFile(options.seconds, "utf8")) as Record<string, number>) : undefined;
+  const candidate: Candidate = { label: options.label, recorded: new Date().toISOString(), note: options.note, manifest: { ...manifest, ...(seconds ? { seconds } : {}) } };
+  const candidates = [...previous, candidate];
+  await writeResults("forge-recipe", { candidates }, renderRecipe(candidates));
+  options.log(renderRecipe(candidates));
+}
+
+const mark = (pass: boolean) => (pass ? "✓" : "✗");
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+
+function renderRecipe(candidates: readonly Candidate[]): string {
+  const rows = candidates.map((c, i) => {
+    const m = c.manifest;
+    const cfg = m.config as { model: { embeddingLength: number; blockCount: number; feedForwardLength: number }; sft: { steps: number; batchSize: number; learningRate: number }; preferences: { samplesPerPrompt: number; trainGroups: number; minMargin: number }; dpo: { learningRate: number; rank: number; batchSize: number } };
+    const f = m.criteria.faithfulSft;
+    const d = m.criteria.informativeDpo;
+    const rates = Object.entries(f.rates)
+      .map(([k, r]) => `${k} ${pct(r.sft)}/${pct(r.corpus)} ${mark(r.pass)}`)
+      .join("; ");
+    const g = d.greedyDpoOverSft;
+    const n = d.greedyDpoOverSftNovelPhrasings;
+    const shift = m.displacement.duringTraining.map((e) => `${e.chosen.toFixed(1)}/${e.rejected.toFixed(1)}`).join(" → ");
+    return [
+      `### ${i + 1}. ${c.label}`,
+      ``,
+      c.note,
+      ``,
+      `- Recipe: E${cfg.model.embeddingLength}/L${cfg.model.blockCount}/F${cfg.model.feedForwardLength}, ${m.model.parameters.toLocaleString("en")} parameters, vocabulary ${m.model.vocabSize}; SFT ${cfg.sft.steps} steps × ${cfg.sft.batchSize} at lr ${cfg.sft.learningRate}; ${cfg.preferences.samplesPerPrompt} samples per prompt, ${cfg.preferences.trainGroups} groups, margin ≥ ${cfg.preferences.minMargin}; DPO lr ${cfg.dpo.learningRate}, rank ${cfg.dpo.rank}, batch ${cfg.dpo.batchSize}.`,
+      `- **1. Faithful SFT ${mark(f.pass)}** — feature rates, SFT samples / corpus: ${rates}. Garbled examples and caveats ${pct(f.garbledShare.value)} ${mark(f.garbledShare.pass)}. Mean oracle reward ${f.meanReward.sft.toFixed(2)} vs corpus ${f.meanReward.corpus.toFixed(2)} ${mark(f.meanReward.pass)}.`,
+      `- **2. Enough preference data ${mark(m.criteria.enoughPreferenceData.pass)}** — ${m.criteria.enoughPreferenceData.dpoPairs} DPO pairs in the 10 % split (${m.splits.preferencePairs} labelled training pairs, ${m.splits.groupsDropped} groups dropped without a clearly worse sample).`,
+      `- **3. Informative DPO ${mark(d.pass)}** — held-out implicit-reward accuracy ${d.heldoutImplicitRewardAccuracy.value.toFixed(3)} ${mark(d.heldoutImplicitRewardAccuracy.pass)}; greedy DPO ${g.dpo.toFixed(2)} vs greedy SFT ${g.sft.toFixed(2)}, paired difference ${g.dpoMinusSft.mean.toFixed(2)} [${g.dpoMinusSft.low.toFixed(2)}, ${g.dpoMinusSft.high.toFixed(2)}] ${mark(g.pass)}; in unseen phrasings ${n.dpo.toFixed(2)} vs ${n.sft.toFixed(2)}, ${n.dpoMinusSft.mean.toFixed(2)} [${n.dpoMinusSft.low.toFixed(2)}, ${n.dpoMinusSft.high.toFixed(2)}].`,
+      `- Displacement (mean change of log-likelihood from the reference, chosen/rejected, per epoch on the training pairs): ${shift}; on held-out pairs after training ${m.displacement.heldoutPairs.chosen.toFixed(2)}/${m.displacement.heldoutPairs.rejected.toFixed(2)}.`,
+      ...(m.seconds ? [`- Forge time: ${Object.entries(m.seconds).map(([k, v]) => `${k} ${Math.round(v)} s`).join(", ")}.`] : []),
+      ``,
+    ].join("\n");
+  });
+  return [
+    `# Forge recipe: every candidate tried, with its criteria`,
+    ``,
+    `The built-in pair is chosen by three criteria fixed before AAD was measured on it (issue 10): a faithful SFT model, enough preference data, an informative DPO. No candidate was chosen or dropped by any AAD result. Each entry is one forge run (values from its manifest.json); ✓/✗ mark the thresholds: feature rates within ±20 % relative of the corpus's, ≤ 5 % garbled, mean reward within 0.3 of the corpus's; ≥ 2,000 DPO pairs; held-out implicit-reward accuracy ≥ 0.75 and a paired 95 % interval of greedy DPO − greedy SFT above 0. Rates are shares of answers; intervals are paired bootstrap 95 %.`,
+    ``,
+    ...rows,
+  ].join("\n");
+}
