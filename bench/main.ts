@@ -6,26 +6,44 @@ import { Command } from "commander";
 
 const program = new Command()
   .name("bench")
-  .argument("[suites...]", "quality, speed, bootstrap, dpo-recipe (default: quality and speed)")
+  .argument("[suites...]", "quality, speed, bootstrap, dpo-recipe, forge-recipe (default: quality and speed)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
+  .option("--novel-prompts <n>", "prompts in unseen phrasings for the quality table's second set (default: --prompts; 0 skips)")
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
   .option("--max-tokens <n>", "token limit per response", "64")
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
+  .option("--results-name <name>", "quality: write bench/results/<name>.json and .md", "quality")
+  .option("--manifest <path>", "forge-recipe: the candidate forge's manifest.json")
+  .option("--label <text>", "forge-recipe: the candidate's name")
+  .option("--note <text>", "forge-recipe: what was changed and why")
+  .option("--forge-seconds <path>", "forge-recipe: a JSON file of the forge's stage times")
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; sweepPrompts: string; maxTokens: string; sweeps: boolean }>();
+const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName: string; manifest?: string; label?: string; note?: string; forgeSeconds?: string }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
     const { runQuality } = await import("./quality.ts");
-    await runQuality({ prompts: Number(options.prompts), sweepPrompts: Number(options.sweepPrompts), maxTokens: Number(options.maxTokens), sweeps: options.sweeps, log });
+    await runQuality({
+      prompts: Number(options.prompts),
+      novelPrompts: Number(options.novelPrompts ?? options.prompts),
+      sweepPrompts: Number(options.sweepPrompts),
+      maxTokens: Number(options.maxTokens),
+      sweeps: options.sweeps,
+      resultsName: options.resultsName,
+      log,
+    });
   } else if (suite === "speed") {
     const { runSpeed } = await import("./speed.ts");
     await runSpeed({ log });
   } else if (suite === "bootstrap") {
     const { runBootstrap } = await import("./bootstrap.ts");
     await runBootstrap({ log });
+  } else if (suite === "forge-recipe") {
+    const { recordForgeCandidate } = await import("./forge-recipe.ts");
+    if (!options.manifest || !options.label) throw new Error("forge-recipe needs --manifest <path> and --label <text>");
+    await recordForgeCandidate({ manifest: options.manifest, label: options.label, note: options.note ?? "", ...(options.forgeSeconds ? { seconds: options.forgeSeconds } : {}), log });
   } else if (suite === "dpo-recipe") {
     const { runDpoRecipe } = await import("./dpo-recipe.ts");
     await runDpoRecipe({ log });

@@ -28,3 +28,13 @@ export async function writeResults(name: string, data: unknown, markdown: string
   await writeFile(join(RESULTS_DIR, `${name}.json`), JSON.stringify({ machine, ...(data as object) }, null, 2) + "\n");
   await writeFile(join(RESULTS_DIR, `${name}.md`), markdown + `\n_Machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ${machine.date}._\n`);
 }
+
+/** A Markdown table; cells are written as given (escape `|` in them beforehand). */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n");
+}
+
+/** Text safe inside a Markdown table cell: pipes and backticks escaped, newlines as spaces. */
+export function markdownCell(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/`/g, "\\`").replace(/\r?\n/g, " ");
+}
