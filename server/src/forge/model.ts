@@ -242,38 +242,101 @@ function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight);
 }
 
-/** cos and sin tables [T, headDim/2] for the adjacent-pair rotation. */
-function ropeTables(config: ModelConfig, length: number): { cos: tf.Tensor; sin: tf.Tensor } {
+// Speed on tfjs-backend-wasm, where training runs: only a plain (un-transposed, un-batched) 2-D
+// matMul goes through XNNPACK, and one with a transposed operand (as x·wᵀ and tfjs's own MatMul
+// gradient have) runs about 10× slower. The custom-gradient ops below compute the same products
+// with plain matmuls and explicit transposes. Likewise gatherND/scatterND are 30–100× faster here
+// than gather (whose gradient kernel the backend lacks) or a one-hot matmul.
+
+/** The gradient of y = x·wᵀ with respect to w [out, in], dyᵀ·x, transposing whichever side is smaller. */
+function weightGradient(dy: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
+  const [rows, inputs] = x.shape;
+  const outputs = dy.shape[1];
+  if (rows * inputs + inputs * outputs < rows * outputs) return tf.transpose(tf.matMul<tf.Tensor2D>(tf.transpose(x), dy));
+  return tf.matMul(tf.transpose(dy), x);
+}
+
+/** y = x·wᵀ for x [N, in] and w [out, in], differentiable in both. */
+const projectTrainable = tf.customGrad<tf.Tensor2D>((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.matMul(x, tf.transpose(w)),
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [input, weight] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy, weight), weightGradient(dy, input)];
+    },
+  };
+});
+
+/**
+ * y = x·wᵀ differentiable in x only, for a weight no gradient is asked of (a frozen variable, a
+ * constant): it spares the weight gradient, which a custom op would otherwise compute eagerly.
+ */
+function projectConstant(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad<tf.Tensor2D>((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    save([w]);
+    return { value: tf.matMul(input, tf.transpose(w)), gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => tf.matMul(dy, saved[0] as tf.Tensor2D) };
+  });
+  return op(x);
+}
+
+/** y = x·wᵀ. Frozen variables get no gradient from tf.variableGrads or minimize, so none is computed. */
+function matMulTransposed(x: tf.Tensor2D, w: tf.Tensor): tf.Tensor2D {
+  const weight = w as tf.Tensor2D;
+  if (w instanceof tf.Variable && !w.trainable) return projectConstant(x, weight);
+  return projectTrainable(x, weight);
+}
+
+/** Rows of table [V, E] for ids [N]; the gradient scatter-adds dy into the rows (as the one-hot matmul it replaces would). */
+function embed(table: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
+  const indices = tf.reshape(ids, [-1, 1]);
+  const [vocab, width] = table.shape as [number, number];
+  const op = tf.customGrad<tf.Tensor2D>((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [rows, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    save([indices]);
+    return { value: tf.gatherND(rows, indices) as tf.Tensor2D, gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => tf.scatterND(saved[0]!, dy, [vocab, width]) };
+  });
+  return op(table);
+}
+
+/**
+ * RoPE as x⊙cos + (x·P)⊙sin over the head dimension: P maps each pair (x[2i], x[2i+1]) to
+ * (−x[2i+1], x[2i]), and cos, sin [1, T, 1, headDim] repeat each pair's angle twice.
+ */
+function ropeTables(config: ModelConfig, length: number): { cos: tf.Tensor; sin: tf.Tensor; pairSwapT: tf.Tensor2D } {
   const headDim = config.embeddingLength / config.headCount;
   const half = headDim / 2;
-  const cos = new Float32Array(length * half);
-  const sin = new Float32Array(length * half);
+  const cos = new Float32Array(length * headDim);
+  const sin = new Float32Array(length * headDim);
   for (let pos = 0; pos < length; pos++) {
     for (let i = 0; i < half; i++) {
       const angle = pos * Math.pow(config.ropeFreqBase, (-2 * i) / headDim);
-      cos[pos * half + i] = Math.cos(angle);
-      sin[pos * half + i] = Math.sin(angle);
+      cos[pos * headDim + 2 * i] = cos[pos * headDim + 2 * i + 1] = Math.cos(angle);
+      sin[pos * headDim + 2 * i] = sin[pos * headDim + 2 * i + 1] = Math.sin(angle);
     }
   }
-  return { cos: tf.tensor(cos, [1, length, 1, half]), sin: tf.tensor(sin, [1, length, 1, half]) };
+  // Held transposed ([out, in]) for projectConstant: row 2i picks −x[2i+1], row 2i+1 picks x[2i].
+  const swap = new Float32Array(headDim * headDim);
+  for (let i = 0; i < half; i++) {
+    swap[2 * i * headDim + 2 * i + 1] = -1;
+    swap[(2 * i + 1) * headDim + 2 * i] = 1;
+  }
+  return { cos: tf.tensor(cos, [1, length, 1, headDim]), sin: tf.tensor(sin, [1, length, 1, headDim]), pairSwapT: tf.tensor2d(swap, [headDim, headDim]) };
 }
 
 /** x: [B, T, H, D] → rotated pairs (x[2i], x[2i+1]). */
-function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
-  const [b, t, h, d] = x.shape as [number, number, number, number];
-  const pairs = tf.reshape(x, [b, t, h, d / 2, 2]);
-  const [x0raw, x1raw] = tf.split(pairs, 2, -1) as [tf.Tensor, tf.Tensor];
-  const x0 = tf.squeeze(x0raw, [-1]);
-  const x1 = tf.squeeze(x1raw, [-1]);
-  const r0 = tf.sub(tf.mul(x0, cos), tf.mul(x1, sin));
-  const r1 = tf.add(tf.mul(x0, sin), tf.mul(x1, cos));
-  return tf.reshape(tf.stack([r0, r1], -1), [b, t, h, d]);
+function applyRope(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor; pairSwapT: tf.Tensor2D }): tf.Tensor {
+  const d = x.shape[3]!;
+  const swapped = tf.reshape(projectConstant(tf.reshape(x, [-1, d]), rope.pairSwapT), x.shape);
+  return tf.add(tf.mul(x, rope.cos), tf.mul(swapped, rope.sin));
 }
 
 function project(x2d: tf.Tensor2D, w: tf.Tensor, lora: LoraPair<tf.Tensor> | undefined, loraScale: number): tf.Tensor2D {
-  const y: tf.Tensor2D = tf.matMul(x2d, w, false, true);
+  const y = matMulTransposed(x2d, w);
   if (!lora) return y;
-  const low = tf.matMul(tf.matMul(x2d, lora.a, false, true), lora.b, false, true);
+  const low = matMulTransposed(matMulTransposed(x2d, lora.a), lora.b);
   return tf.add(y, tf.mul(low, loraScale));
 }
 
@@ -284,20 +347,18 @@ export function forward(config: ModelConfig, w: ModelWeights<tf.Tensor>, tokens:
   const heads = config.headCount;
   const headDim = e / heads;
   const loraScale = lora ? lora.alpha / lora.rank : 0;
-  const { cos, sin } = ropeTables(config, length);
+  const rope = ropeTables(config, length);
   const mask = tf.linalg.bandPart(tf.ones([length, length]), -1, 0);
   const maskBias = tf.mul(tf.sub(1, mask), -1e9);
 
-  // A one-hot matmul rather than tf.gather: the gather gradient needs a kernel the WASM backend lacks.
-  const oneHot = tf.oneHot(tf.reshape(tokens, [-1]), config.vocabSize) as tf.Tensor2D;
-  let x: tf.Tensor = tf.matMul(oneHot, w.tokenEmbedding);
+  let x: tf.Tensor = embed(w.tokenEmbedding, tf.reshape(tokens, [-1]));
   for (let l = 0; l < config.blockCount; l++) {
     const layer = w.layers[l]!;
     const adapt = lora?.layers[l];
     const h = rmsNorm(x, layer.attnNorm, config.rmsEpsilon) as tf.Tensor2D;
     const split = (t: tf.Tensor) => tf.reshape(t, [batch, length, heads, headDim]);
-    const q = applyRope(split(project(h, layer.attnQ, adapt?.attnQ, loraScale)), cos, sin);
-    const k = applyRope(split(project(h, layer.attnK, adapt?.attnK, loraScale)), cos, sin);
+    const q = applyRope(split(project(h, layer.attnQ, adapt?.attnQ, loraScale)), rope);
+    const k = applyRope(split(project(h, layer.attnK, adapt?.attnK, loraScale)), rope);
     const v = split(project(h, layer.attnV, adapt?.attnV, loraScale));
     const qh = tf.transpose(q, [0, 2, 1, 3]);
     const kh = tf.transpose(k, [0, 2, 1, 3]);
@@ -314,8 +375,34 @@ export function forward(config: ModelConfig, w: ModelWeights<tf.Tensor>, tokens:
     x = tf.add(x, project(act, layer.ffnDown, adapt?.ffnDown, loraScale));
   }
   const final = rmsNorm(x, w.outputNorm, config.rmsEpsilon) as tf.Tensor2D;
-  const logits = tf.matMul(final, w.output, false, true);
+  const logits = matMulTransposed(final, w.output);
   return tf.reshape(logits, [batch, length, config.vocabSize]);
+}
+
+/**
+ * log softmax(logits)[target] per row of logits [N, V], computed as tf.logSoftmax does
+ * (shifted by the row max) but picking the target with gatherND and, in the gradient,
+ * scatterND: the same numbers as a one-hot multiply-and-sum over the whole row.
+ */
+function pickLogSoftmax(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const rows = logits.shape[0];
+  const cells = tf.concat([tf.reshape(tf.range(0, rows, 1, "int32"), [-1, 1]), tf.reshape(tf.cast(targets, "int32"), [-1, 1])], 1);
+  const op = tf.customGrad<tf.Tensor1D>((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const shifted = tf.sub(input, tf.max(input, -1, true));
+    const exps = tf.exp(shifted);
+    const normalizer = tf.sum(exps, -1, true);
+    save([exps, normalizer, cells]);
+    return {
+      value: tf.sub<tf.Tensor1D>(tf.gatherND(shifted, cells), tf.reshape(tf.log(normalizer), [-1])),
+      gradFunc: (dy: tf.Tensor1D, saved: tf.Tensor[]) => {
+        const [expsSaved, normalizerSaved, cellsSaved] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+        const softmax = tf.div(expsSaved, normalizerSaved);
+        return tf.sub(tf.scatterND(cellsSaved, dy, expsSaved.shape), tf.mul(softmax, tf.reshape(dy, [-1, 1])));
+      },
+    };
+  });
+  return op(logits);
 }
 
 /**
@@ -327,8 +414,6 @@ export function targetLogprobs(config: ModelConfig, w: ModelWeights<tf.Tensor>, 
   const inputs = tf.slice(tokens, [0, 0], [batch, length - 1]);
   const targets = tf.slice(tokens, [0, 1], [batch, length - 1]);
   const logits = forward(config, w, inputs, lora);
-  const logp = tf.logSoftmax(logits, -1);
-  const oneHot = tf.oneHot(tf.reshape(targets, [-1]), config.vocabSize);
-  const picked = tf.sum(tf.mul(tf.reshape(logp, [-1, config.vocabSize]), oneHot), -1);
+  const picked = pickLogSoftmax(tf.reshape(logits, [-1, config.vocabSize]), tf.reshape(targets, [-1]));
   return tf.reshape(picked, [batch, length - 1]);
 }
