@@ -21,8 +21,9 @@
  * Each DPO run trains in a worker thread (tfjs is single-threaded and synchronous), so the
  * 100 % run and the round trainings overlap with generation and evaluation on the other core.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parentPort, Worker, workerData } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
@@ -45,10 +46,10 @@ import { type Summary, summarize, writeResults } from "./results.ts";
 export interface BootstrapOptions {
   readonly log: (line: string) => void;
   /**
-   * Unlabelled prompts turned into synthetic pairs in each round. Default 200 (as many as the
-   * real 10 % split), sized for a run of about 20 minutes on 2 idle cores: evaluation is 9 × 200
-   * responses, the "100 %" DPO run (~2000 pairs) takes most of one core in a worker meanwhile,
-   * and each round adds 2 × 200 responses and a DPO run on ~400 pairs.
+   * Unlabelled prompts turned into synthetic pairs in each round. Default 0: as many as the real
+   * 10 % split has pairs (the paper's setting: as much synthetic data as real). On the built-in
+   * pair that is a long run (the "100 %" DPO run alone trains on ~20k pairs); it keeps
+   * everything in .cache/bootstrap and resumes when rerun.
    */
   readonly syntheticPrompts?: number;
   /** Held-out prompts each model is scored on. Default 200. */
@@ -64,7 +65,7 @@ export interface BootstrapOptions {
 
 type Settings = typeof DEFAULTS;
 
-const DEFAULTS = { syntheticPrompts: 200, heldoutPrompts: 200, maxTokens: 64, pairMaxTokens: DEFAULT_FORGE_CONFIG.preferences.maxTokens, seed: 1 };
+const DEFAULTS = { syntheticPrompts: 0, heldoutPrompts: 200, maxTokens: 64, pairMaxTokens: DEFAULT_FORGE_CONFIG.preferences.maxTokens, seed: 1 };
 const SMOKE = { syntheticPrompts: 6, heldoutPrompts: 6, maxTokens: 16, pairMaxTokens: 16 };
 const AAD: RuleSpec = { method: "aad", alpha: 0.1 };
 const GREEDY: RuleSpec = { method: "greedy-dpo" };
@@ -114,11 +115,16 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
   const real100 = labelled.filter((p) => p.split === "dpo" || p.split === "unused").slice(0, options.smoke === true ? 40 : undefined);
   const forgeSeed = (JSON.parse(await readFile(join(files.dir, "manifest.json"), "utf8")) as { seed: number }).seed;
   const rng = createRng(`bootstrap:${settings.seed}`);
-  const unlabelled = shuffled(labelled.filter((p) => p.split === "unused").map((p) => p.prompt), rng.fork("unlabelled")).slice(0, settings.syntheticPrompts);
+  const unlabelled = shuffled(labelled.filter((p) => p.split === "unused").map((p) => p.prompt), rng.fork("unlabelled")).slice(0, settings.syntheticPrompts > 0 ? settings.syntheticPrompts : real10.length);
   const heldout = shuffled(heldoutPrompts().map((p) => p.text), rng.fork("heldout")).slice(0, settings.heldoutPrompts);
   log(`bootstrap: ${real10.length} real pairs (10 %), ${real100.length} (100 %), ${unlabelled.length} unlabelled prompts per round, ${heldout.length} held-out prompts`);
 
-  const scratch = await mkdtemp(join(tmpdir(), "aad-bootstrap-"));
+  // Everything this run trains, generates and scores is kept here, keyed by the pair and the
+  // settings: an interrupted run (or a later session) picks up where it stopped.
+  const pairHash = createHash("sha256").update(await readFile(files.sft)).update(await readFile(files.dpo)).digest("hex");
+  const scratch = join(".cache", "bootstrap", createHash("sha256").update(JSON.stringify({ pairHash, settings, smoke: options.smoke === true })).digest("hex").slice(0, 16));
+  await mkdir(scratch, { recursive: true });
+  log(`bootstrap: work folder ${scratch} (rerun to resume)`);
   const llama = await loadLlama();
   const workers = new Set<Worker>();
   let tokenizer: LlamaModel | undefined;
@@ -134,6 +140,11 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
     });
 
     const train = (name: string, pairs: readonly TextPair[], modelName = `aad-tiny-${name}`): Promise<TrainedModel> => {
+      const done = join(scratch, `${name}.gguf.json`);
+      if (existsSync(done)) {
+        log(`${name}: trained earlier (${done})`);
+        return readFile(done, "utf8").then((text) => JSON.parse(text) as TrainedModel);
+      }
       log(`training ${name} on ${pairs.length} pairs (worker thread)`);
       const trained = trainInWorker({ name, modelName, sft: files.sft, pairs: pairs.map(encode), seed: forgeSeed, out: join(scratch, `${name}.gguf`) }, workers, log);
       trained.catch(() => undefined); // awaited later; an early failure must not count as unhandled meanwhile
@@ -150,6 +161,13 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
     };
 
     const score = (pair: ModelPair, method: RuleSpec, label: string) => async (): Promise<Scores> => {
+      // Each label names one model of this work folder, and those models are kept, so the label is the key.
+      const cached = join(scratch, `scores-${label.replace(/[^a-z0-9]+/gi, "-")}.json`);
+      if (existsSync(cached)) {
+        const scores = JSON.parse(await readFile(cached, "utf8")) as Scores;
+        log(`  ${label.padEnd(34)} oracle ${scores.mean.toFixed(3)} ± ${scores.halfWidth95.toFixed(3)}  (scored earlier)`);
+        return scores;
+      }
       const t0 = Date.now();
       const rewards: number[] = [];
       const lengths: number[] = [];
@@ -159,6 +177,8 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
         lengths.push(result.stats.tokens);
       }
       const scores = { ...summarize(rewards), meanTokens: mean(lengths), rewards };
+      await writeFile(`${cached}.tmp`, JSON.stringify(scores));
+      await rename(`${cached}.tmp`, cached);
       log(`  ${label.padEnd(34)} oracle ${scores.mean.toFixed(3)} ± ${scores.halfWidth95.toFixed(3)}  tokens ${scores.meanTokens.toFixed(1)}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
       return scores;
     };
@@ -259,7 +279,6 @@ export async function runBootstrap(options: BootstrapOptions): Promise<void> {
     await Promise.all([...workers].map((worker) => worker.terminate()));
     await tokenizer?.dispose();
     await llama.dispose();
-    await rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -316,7 +335,10 @@ export async function dpoWorkerMain(): Promise<void> {
   await writeFile(job.out, buildLlamaGguf({ hp: hyperparameters(config), weights: mergeLora(config, weights, result.weights), vocabulary, name: job.modelName, chatTemplate: CHAT_TEMPLATE }));
   const seconds = (Date.now() - t0) / 1000;
   post({ type: "log", line: `trained ${job.name} on ${job.pairs.length} pairs in ${seconds.toFixed(0)} s` });
-  post({ type: "done", model: { path: job.out, training: { finalLoss: result.finalLoss, rewardAccuracy: result.rewardAccuracy, seconds } } });
+  const model: TrainedModel = { path: job.out, training: { finalLoss: result.finalLoss, rewardAccuracy: result.rewardAccuracy, seconds } };
+  // Written after the model: its presence marks the training finished (bootstrap resumes by it).
+  await writeFile(`${job.out}.json`, JSON.stringify(model));
+  post({ type: "done", model });
 }
 
 /**
@@ -353,7 +375,7 @@ function report(rows: readonly ModelRow[], baseline: ModelRow, rounds: readonly 
     "",
     `Mean oracle reward (best achievable 4.5) over ${heldout} held-out prompts, at most ${settings.maxTokens} tokens, greedy DPO and AAD (α = 0.1) decoding of each model paired with the SFT model. ` +
       "Intervals are mean ± 1.96·sd/√n; Δ is the paired difference to the built-in DPO model (same prompts) with its own 95 % interval. " +
-      `Synthetic pairs: ${settings.syntheticPrompts} unlabelled training prompts per round (the prompt texts of the "unused" split, their labels ignored), responses of at most ${settings.pairMaxTokens} tokens; ` +
+      `Synthetic pairs: ${rounds[0]?.prompts ?? 0} unlabelled training prompts per round (the prompt texts of the "unused" split, their labels ignored), responses of at most ${settings.pairMaxTokens} tokens; ` +
       "round 2 regenerates them with the round-1 model. Every DPO run is the forge's (LoRA rank 8 over the frozen SFT weights, β = 0.1, 2 epochs, its seed and LoRA initialisation), from the SFT model; " +
       (reproducesBuiltin ? "retraining the real 10 % split this way reproduces the built-in dpo.gguf byte for byte, so the rows differ in their training pairs only." : "retraining the real 10 % split this way did NOT reproduce the built-in dpo.gguf; the retrained model has its own row."),
     "",
