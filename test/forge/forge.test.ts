@@ -64,13 +64,14 @@ test("the same seed gives byte-identical model files, preferences and manifest, 
   }
 });
 
-test("a run killed mid-SFT and again mid-sampling resumes from its checkpoints and writes what an uninterrupted run writes", async () => {
+test("a run killed mid-SFT and again mid-sampling resumes from its checkpoints and writes what an uninterrupted one-process run writes", async () => {
   const root = await mkdtemp(join(tmpdir(), "aad-forge-resume-"));
   try {
     const whole = join(root, "whole");
     const broken = join(root, "broken");
     const cadence = ["--checkpoint-every", "2", "--sample-rounds", "2"];
-    quickForge(whole, 7, ...cadence);
+    // One sampling process here, two (the default) in the broken runs: sharding must not change a byte either.
+    quickForge(whole, 7, ...cadence, "--sample-processes", "1");
     // 1st checkpoint: SFT step 2. The second run resumes there; its 3rd checkpoint is the 2nd sample chunk.
     for (const [kill, expected] of [
       ["1", /sft: checkpoint at step 2/],
@@ -83,7 +84,7 @@ test("a run killed mid-SFT and again mid-sampling resumes from its checkpoints a
     const resumed = forgeProcess(broken, 7, ...cadence);
     assert.equal(resumed.status, 0, `the resumed run failed:\n${resumed.stdout}\n${resumed.stderr.slice(-2000)}`);
     assert.match(resumed.stdout, /sft: finished earlier/);
-    assert.match(resumed.stdout, /samples: resuming after 32\//);
+    assert.match(resumed.stdout, /shard 1\/2: resuming after 32\//);
     for (const key of OUTPUTS) {
       const [x, y] = await Promise.all([readFile(forgeFiles(whole)[key]), readFile(forgeFiles(broken)[key])]);
       assert.ok(x.equals(y), `${key} differs between an uninterrupted run and one killed twice and resumed`);

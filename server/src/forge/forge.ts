@@ -13,11 +13,13 @@
  * preference samples after every few rounds. An interrupted run picks up where it stopped and
  * writes the same bytes as one that never stopped (test/forge/forge.test.ts).
  */
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gunzipSync, gzipSync } from "node:zlib";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
@@ -27,6 +29,7 @@ import { readLlamaGguf } from "./gguf-reader.ts";
 import { buildLlamaGguf, buildLoraAdapterGguf, type LlamaHyperparameters, type LlamaWeights } from "./llama-gguf.ts";
 import { type LoraWeights, type ModelConfig, type ModelWeights, PROJECTIONS, initialLora, initialWeights, mergeLora, projectionShape } from "./model.ts";
 import { sampleContinuations, type SampleJob } from "./sample.ts";
+import { sampleToFile, type ShardSpec } from "./sample-shard.ts";
 import { pairedBootstrap } from "./stats.ts";
 import { type PreferencePair, type ScoredSequence, type SftCheckpoint, responseLogprobs, trainDpo, trainSft } from "./train.ts";
 import { buildVocabulary, type Vocabulary } from "./vocabulary.ts";
@@ -181,6 +184,8 @@ export interface ForgeRunOptions {
   readonly checkpointEvery?: number;
   /** Preference-sampling rounds between checkpoints (default 25). Does not change the result. */
   readonly sampleRoundsPerCheckpoint?: number;
+  /** Processes that sample preferences side by side (default 2, one per core). Does not change the result. */
+  readonly sampleProcesses?: number;
   /** Called after each checkpoint is safely on disk (tests interrupt the run here). */
   readonly onCheckpoint?: () => void;
 }
@@ -325,7 +330,7 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
 
     // 4. Preference data: groups of SFT samples labelled by the oracle, the best against a clearly worse one.
     const samplesDir = join(workRoot, stageKey("samples", config.seed, config.model, config.maxPieces, config.sft, config.preferences));
-    const sampled = reused ? undefined : await sampleGroups(llama, files.sft, vocabulary, train, heldout, config, join(samplesDir, "samples.jsonl"), options.sampleRoundsPerCheckpoint ?? 25, log, options.onCheckpoint);
+    const sampled = reused ? undefined : await sampleGroups(llama, files.sft, vocabulary, train, heldout, config, join(samplesDir, "samples.jsonl"), options.sampleRoundsPerCheckpoint ?? 25, options.sampleProcesses ?? 2, log, options.onCheckpoint);
     const { labelled, dropped } = reused ? { labelled: reused.labelled, dropped: reused.dropped } : labelGroups(sampled!, config);
     const trainPairs = labelled.filter((l) => l.split === "unused");
     const splitRng = rng.fork("dpo-split");
@@ -448,7 +453,7 @@ interface SampledGroups {
  * llama.cpp, appended to `path` a few rounds at a time: a rerun skips the rounds already there.
  * Rounds are fixed slices of the job list, so where a run stopped cannot change any sample.
  */
-async function sampleGroups(llama: Llama, sftPath: string, vocabulary: Vocabulary, train: readonly WorldPrompt[], heldout: readonly WorldPrompt[], config: ForgeConfig, path: string, roundsPerCheckpoint: number, log: (message: string) => void, onCheckpoint?: () => void): Promise<SampledGroups> {
+async function sampleGroups(llama: Llama, sftPath: string, vocabulary: Vocabulary, train: readonly WorldPrompt[], heldout: readonly WorldPrompt[], config: ForgeConfig, path: string, roundsPerCheckpoint: number, processes: number, log: (message: string) => void, onCheckpoint?: () => void): Promise<SampledGroups> {
   const { samplesPerPrompt, trainGroups, parallel } = config.preferences;
   const groups = [
     ...Array.from({ length: trainGroups }, (_, g) => ({ prompt: train[g % train.length]!, label: `train:${Math.floor(g / train.length)}` })),
@@ -459,28 +464,29 @@ async function sampleGroups(llama: Llama, sftPath: string, vocabulary: Vocabular
     Array.from({ length: samplesPerPrompt }, (_, k) => ({ prompt: [vocabulary.bos as Token, ...sftModel.tokenize(formatExample(prompt.text))], seed: `${config.seed}:${label}:${prompt.text}:${k}` })),
   );
   await mkdir(join(path, ".."), { recursive: true });
-  // Only whole checkpoints count: a line is a sample, a checkpoint a whole number of rounds.
-  const chunk = parallel * roundsPerCheckpoint;
-  let texts: string[] = [];
-  if (existsSync(path)) {
-    texts = (await readFile(path, "utf8")).split("\n").slice(0, -1).map((line) => JSON.parse(line) as string);
-    const whole = Math.min(jobs.length, Math.floor(texts.length / chunk) * chunk);
-    if (texts.length !== whole && texts.length !== jobs.length) texts = texts.slice(0, whole);
-    await writeAtomic(path, texts.map((t) => JSON.stringify(t) + "\n").join(""));
-    if (texts.length > 0) log(`samples: resuming after ${texts.length}/${jobs.length}`);
-  }
   const topK = config.preferences.topK > 0 ? config.preferences.topK : vocabulary.tokens.length;
-  const startedAt = Date.now();
-  const first = texts.length;
-  for (let start = texts.length; start < jobs.length; start += chunk) {
-    const part = await sampleContinuations(sftModel, jobs.slice(start, start + chunk), { maxTokens: config.preferences.maxTokens, topK, parallel });
-    const decoded = part.map((tokens) => sftModel.detokenize(tokens).trim());
-    await appendFile(path, decoded.map((t) => JSON.stringify(t) + "\n").join(""));
-    texts.push(...decoded);
-    const rate = (texts.length - first) / Math.max(1e-3, (Date.now() - startedAt) / 1000);
-    log(`sampled ${texts.length}/${jobs.length} (${rate.toFixed(0)}/s)`);
-    onCheckpoint?.();
+  // Contiguous shards that start on checkpoint (and so round) boundaries: shard 0 here, the rest in child processes.
+  const chunk = parallel * roundsPerCheckpoint;
+  const per = Math.ceil(jobs.length / Math.max(1, processes) / chunk) * chunk;
+  const shards = Array.from({ length: Math.ceil(jobs.length / per) }, (_, k) => ({
+    modelPath: sftPath,
+    jobs: jobs.slice(k * per, (k + 1) * per),
+    maxTokens: config.preferences.maxTokens,
+    topK,
+    parallel,
+    chunk,
+    path: k === 0 ? path : path.replace(/\.jsonl$/, `.${k}.jsonl`),
+    label: processes > 1 ? `samples, shard ${k + 1}/${Math.ceil(jobs.length / per)}` : "samples",
+  }));
+  const children = shards.slice(1).map((spec) => runShardProcess(spec));
+  let texts: string[];
+  try {
+    texts = await sampleToFile(sftModel, shards[0]!, log, onCheckpoint);
+    for (const child of children) texts.push(...(await child));
+  } finally {
+    await Promise.allSettled(children);
   }
+  if (texts.length !== jobs.length) throw new Error(`sampling ended with ${texts.length} samples for ${jobs.length} jobs`);
   await sftModel.dispose();
   const withSamples = groups.map((g, i) => ({ prompt: g.prompt, samples: texts.slice(i * samplesPerPrompt, (i + 1) * samplesPerPrompt) }));
   const heldoutGroups = withSamples.slice(trainGroups);
@@ -489,6 +495,25 @@ async function sampleGroups(llama: Llama, sftPath: string, vocabulary: Vocabular
     heldout: heldoutGroups,
     heldoutSamples: heldoutGroups.flatMap((g) => g.samples.map((response) => ({ prompt: g.prompt.text, response }))),
   };
+}
+
+/** Samples one shard in a child process (see sample-shard.ts); resolves to its texts. */
+function runShardProcess(spec: ShardSpec): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const specPath = `${spec.path}.spec.json`;
+    void writeFile(specPath, JSON.stringify(spec)).then(() => {
+      const entry = fileURLToPath(new URL("./sample-shard.ts", import.meta.url));
+      // stdin stays open while this process lives: the child stops when it closes.
+      const child = spawn(process.execPath, ["--import", "tsx", entry, specPath], { stdio: ["pipe", "inherit", "inherit"] });
+      child.on("error", reject);
+      child.on("exit", (code, signal) => {
+        if (code !== 0) return reject(new Error(`${spec.label} failed (exit ${code ?? signal})`));
+        readFile(spec.path, "utf8")
+          .then((text) => resolve(text.split("\n").slice(0, -1).map((line) => JSON.parse(line) as string)))
+          .catch(reject);
+      });
+    }, reject);
+  });
 }
 
 /**

@@ -21,6 +21,7 @@ const program = new Command()
   .option("--work <dir>", "checkpoint folder: an interrupted run resumes from it", ".cache/forge")
   .option("--checkpoint-every <steps>", "SFT steps between checkpoints", "200")
   .option("--sample-rounds <n>", "preference-sampling rounds between checkpoints", "25")
+  .option("--sample-processes <n>", "processes sampling preferences side by side", "2")
   .option("--quick", "a scaled-down run (a few steps of each stage), for tests")
   .option("--bench", "write the large random-weight pair for speed benchmarks instead")
   .parse();
@@ -31,7 +32,7 @@ process.on("uncaughtException", (error) => {
   process.exit(1);
 });
 
-const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; reuse?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean }>();
+const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; sampleProcesses: string; reuse?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean }>();
 if (options.bench) {
   const { writeBenchPair } = await import("./bench-pair.ts");
   await writeBenchPair(options.out === "models" ? ".cache/bench-pair" : options.out, (m) => console.log(m));
@@ -49,7 +50,7 @@ if (options.bench) {
   const onCheckpoint = () => {
     if (killAfter > 0 && ++checkpoints >= killAfter) process.kill(process.pid, "SIGKILL");
   };
-  const run = { workDir: options.work, onCheckpoint, checkpointEvery: Math.round(positive("--checkpoint-every", options.checkpointEvery)), sampleRoundsPerCheckpoint: Math.round(positive("--sample-rounds", options.sampleRounds)), ...(options.reuse === undefined ? {} : { reuseFrom: options.reuse }) };
+  const run = { workDir: options.work, onCheckpoint, checkpointEvery: Math.round(positive("--checkpoint-every", options.checkpointEvery)), sampleRoundsPerCheckpoint: Math.round(positive("--sample-rounds", options.sampleRounds)), sampleProcesses: Math.round(positive("--sample-processes", options.sampleProcesses)), ...(options.reuse === undefined ? {} : { reuseFrom: options.reuse }) };
   const report = await runForge(options.out, { ...base, seed: Number(options.seed), dpo }, (m) => console.log(`${new Date().toISOString().slice(11, 19)} ${m}`), run);
   console.log(JSON.stringify({ files: report.files, seconds: report.seconds }, null, 2));
   // Stage times vary run to run, so they stay out of the manifest; bench -- forge-recipe reads them from here.

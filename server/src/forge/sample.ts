@@ -133,6 +133,7 @@ class Lane {
 
   async sampleRound(jobs: readonly SampleJob[], from: number, to: number, options: SampleOptions, results: Token[][]): Promise<void> {
     const eos = this.context!.model.tokens.eos;
+    const dense = new Float64Array(this.context!.model.fileInfo.metadata.tokenizer.ggml.tokens.length);
     const count = to - from;
     await Promise.all(this.sequences.slice(0, count).map((s) => s.clearHistory()));
     const prefixes = jobs.slice(from, to).map((job, i) => ({ sequence: i, tokens: job.prompt.slice(0, -1) })).filter((p) => p.tokens.length > 0);
@@ -160,7 +161,7 @@ class Lane {
         active.forEach((state, i) => {
           const step = steps[i]!;
           if (step.done === true) throw new Error("the sampling generator ended early");
-          const token = drawToken(step.value.probabilities, state.rng.next());
+          const token = drawToken(step.value.probabilities, state.rng.next(), dense);
           if (token === eos || state.output.length + 1 >= options.maxTokens) {
             if (token !== eos) state.output.push(token);
             state.done = true;
@@ -193,13 +194,23 @@ function sameTokens(a: readonly Token[], b: readonly Token[]): boolean {
 }
 
 /** Inverse-CDF draw over a probability map, in ascending token order so the order is canonical. */
-function drawToken(probabilities: ReadonlyMap<Token, number>, u: number): Token {
-  const entries = [...probabilities.entries()].sort((a, b) => a[0] - b[0]);
-  const total = entries.reduce((sum, [, p]) => sum + p, 0);
-  let acc = 0;
-  for (const [token, p] of entries) {
-    acc += p / total;
-    if (u < acc) return token;
+function drawToken(probabilities: ReadonlyMap<Token, number>, u: number, dense: Float64Array): Token {
+  // The same sums in the same (ascending token) order as sorting the entries, without the sort:
+  // absent tokens (-1) are skipped, so every float operation is the one the sorted loop does.
+  dense.fill(-1);
+  let last = -1;
+  for (const [token, p] of probabilities) {
+    dense[token] = p;
+    if (token > last) last = token;
   }
-  return entries[entries.length - 1]![0];
+  let total = 0;
+  for (let t = 0; t <= last; t++) if (dense[t]! >= 0) total += dense[t]!;
+  let acc = 0;
+  for (let t = 0; t <= last; t++) {
+    const p = dense[t]!;
+    if (p < 0) continue;
+    acc += p / total;
+    if (u < acc) return t as Token;
+  }
+  return last as Token;
 }
