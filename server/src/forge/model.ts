@@ -276,10 +276,50 @@ const projectTrainable = tf.customGrad<tf.Tensor2D>((...args: (tf.Tensor | tf.Gr
 function projectConstant(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad<tf.Tensor2D>((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-    save([w]);
-    return { value: tf.matMul(input, tf.transpose(w)), gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => tf.matMul(dy, saved[0] as tf.Tensor2D) };
+    // A variable outlives the backward pass and is used as is; a tensor made in the forward pass is
+    // saved (tfjs saves by copying), as it is disposed before the backward pass runs.
+    if (!(w instanceof tf.Variable)) save([w]);
+    return { value: tf.matMul(input, tf.transpose(w)), gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => tf.matMul(dy, saved[0] ?? w) };
   });
   return op(x);
+}
+
+function isVariable(t: tf.Tensor): boolean {
+  return t instanceof tf.Variable;
+}
+
+/** A weight no gradient is asked of. */
+function isFrozen(w: tf.Tensor): boolean {
+  return w instanceof tf.Variable && !w.trainable;
+}
+
+/**
+ * y = x·wᵀ + s·(x·aᵀ)·bᵀ for a frozen w and LoRA variables a [rank, in], b [out, rank], as one op
+ * differentiable in x, a and b. As separate ops, the backward pass would save copies of x twice,
+ * of both addends, of x·aᵀ and of the weights, and run the scale and sum as full-size elementwise
+ * ops; here it saves x and s·x·aᵀ only, scales the [N, rank] side, and skips the input gradient
+ * dy·w + s·(dy·b)·a where no gradient flows into x (`inputGradient` false).
+ */
+function projectLora(x: tf.Tensor2D, w: tf.Tensor2D, a: tf.Tensor2D, b: tf.Tensor2D, scale: number, inputGradient: boolean): tf.Tensor2D {
+  const op = tf.customGrad<tf.Tensor2D>((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, , , save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const low = tf.mul<tf.Tensor2D>(tf.matMul(input, tf.transpose(a)), scale);
+    save([input, low]);
+    return {
+      value: tf.add<tf.Tensor2D>(tf.matMul(input, tf.transpose(w)), tf.matMul(low, tf.transpose(b))),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [xSaved, lowSaved] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const dLow = tf.mul<tf.Tensor2D>(tf.matMul(dy, b), scale);
+        const dx = inputGradient ? tf.add(tf.matMul(dy, w), tf.matMul(dLow, a)) : tf.zerosLike(xSaved);
+        // The [N, rank] factor goes on the right: XNNPACK repacks the right operand on every call
+        // (it caches the packing by tensor), which for an [N, in] right side costs more than the product.
+        const da = tf.transpose(tf.matMul<tf.Tensor2D>(tf.transpose(xSaved), dLow));
+        const db = tf.matMul<tf.Tensor2D>(tf.transpose(dy), lowSaved);
+        return [dx, da, db];
+      },
+    };
+  });
+  return op(x, a, b);
 }
 
 /** y = x·wᵀ. Frozen variables get no gradient from tf.variableGrads or minimize, so none is computed. */
@@ -333,7 +373,10 @@ function applyRope(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor; pairSwa
   return tf.add(tf.mul(x, rope.cos), tf.mul(swapped, rope.sin));
 }
 
-function project(x2d: tf.Tensor2D, w: tf.Tensor, lora: LoraPair<tf.Tensor> | undefined, loraScale: number): tf.Tensor2D {
+/** x·wᵀ, plus the LoRA update if any; `inputGradient`: whether a gradient flows into x at all. */
+function project(x2d: tf.Tensor2D, w: tf.Tensor, lora: LoraPair<tf.Tensor> | undefined, loraScale: number, inputGradient = true): tf.Tensor2D {
+  // The fused op closes over w, a and b, which only variables (never disposed mid-step) allow.
+  if (lora && isFrozen(w) && isVariable(lora.a) && isVariable(lora.b)) return projectLora(x2d, w as tf.Tensor2D, lora.a as tf.Tensor2D, lora.b as tf.Tensor2D, loraScale, inputGradient);
   const y = matMulTransposed(x2d, w);
   if (!lora) return y;
   const low = matMulTransposed(matMulTransposed(x2d, lora.a), lora.b);
@@ -352,27 +395,37 @@ export function forward(config: ModelConfig, w: ModelWeights<tf.Tensor>, tokens:
   const maskBias = tf.mul(tf.sub(1, mask), -1e9);
 
   let x: tf.Tensor = embed(w.tokenEmbedding, tf.reshape(tokens, [-1]));
+  // Whether a gradient can flow into x (false while x depends on frozen weights only: with a LoRA
+  // over a frozen model, before the first adapted projection).
+  let flowing = !isFrozen(w.tokenEmbedding);
+  const trains = (layer: LayerWeights<tf.Tensor>, adapt: Partial<Record<Projection, LoraPair<tf.Tensor>>> | undefined, p: Projection) => adapt?.[p] !== undefined || !isFrozen(layer[p]);
   for (let l = 0; l < config.blockCount; l++) {
     const layer = w.layers[l]!;
     const adapt = lora?.layers[l];
     const h = rmsNorm(x, layer.attnNorm, config.rmsEpsilon) as tf.Tensor2D;
+    const intoH = flowing || !isFrozen(layer.attnNorm);
     const split = (t: tf.Tensor) => tf.reshape(t, [batch, length, heads, headDim]);
-    const q = applyRope(split(project(h, layer.attnQ, adapt?.attnQ, loraScale)), rope);
-    const k = applyRope(split(project(h, layer.attnK, adapt?.attnK, loraScale)), rope);
-    const v = split(project(h, layer.attnV, adapt?.attnV, loraScale));
+    const q = applyRope(split(project(h, layer.attnQ, adapt?.attnQ, loraScale, intoH)), rope);
+    const k = applyRope(split(project(h, layer.attnK, adapt?.attnK, loraScale, intoH)), rope);
+    const v = split(project(h, layer.attnV, adapt?.attnV, loraScale, intoH));
+    const intoMerged = intoH || trains(layer, adapt, "attnQ") || trains(layer, adapt, "attnK") || trains(layer, adapt, "attnV");
     const qh = tf.transpose(q, [0, 2, 1, 3]);
     const kh = tf.transpose(k, [0, 2, 1, 3]);
     const vh = tf.transpose(v, [0, 2, 1, 3]);
     const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(headDim)), maskBias);
     const attended = tf.matMul(tf.softmax(scores, -1), vh);
     const merged = tf.reshape<tf.Rank.R2>(tf.transpose(attended, [0, 2, 1, 3]), [batch * length, e]);
-    x = tf.add(x, project(merged, layer.attnOutput, adapt?.attnOutput, loraScale));
+    x = tf.add(x, project(merged, layer.attnOutput, adapt?.attnOutput, loraScale, intoMerged));
+    flowing = intoMerged || trains(layer, adapt, "attnOutput");
 
     const g = rmsNorm(x, layer.ffnNorm, config.rmsEpsilon) as tf.Tensor2D;
-    const gate = project(g, layer.ffnGate, adapt?.ffnGate, loraScale);
-    const up = project(g, layer.ffnUp, adapt?.ffnUp, loraScale);
+    const intoG = flowing || !isFrozen(layer.ffnNorm);
+    const gate = project(g, layer.ffnGate, adapt?.ffnGate, loraScale, intoG);
+    const up = project(g, layer.ffnUp, adapt?.ffnUp, loraScale, intoG);
     const act = tf.mul<tf.Tensor2D>(tf.mul(gate, tf.sigmoid(gate)), up);
-    x = tf.add(x, project(act, layer.ffnDown, adapt?.ffnDown, loraScale));
+    const intoAct = intoG || trains(layer, adapt, "ffnGate") || trains(layer, adapt, "ffnUp");
+    x = tf.add(x, project(act, layer.ffnDown, adapt?.ffnDown, loraScale, intoAct));
+    flowing = intoAct || trains(layer, adapt, "ffnDown");
   }
   const final = rmsNorm(x, w.outputNorm, config.rmsEpsilon) as tf.Tensor2D;
   const logits = matMulTransposed(final, w.output);

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createRng } from "../decoding/rng.ts";
 import { padBatch } from "./batches.ts";
-import { GradientWorker, computeGradients, flattenWeights, unflattenWeights } from "./gradients.ts";
+import { type DpoGradientRequest, GradientWorker, type LogprobRequest, computeDpoGradients, computeGradients, computeLogprobs, flattenLora, flattenWeights, unflattenWeights } from "./gradients.ts";
 import {
   type LoraWeights,
   type ModelConfig,
@@ -257,10 +257,10 @@ export interface DpoResult extends TrainResult<LoraWeights<Float32Array>> {
 
 export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Array>, init: LoraWeights<Float32Array>, pairs: readonly PreferencePair[], options: DpoOptions): Promise<DpoResult> {
   const rng = createRng(options.seed).fork("dpo-batches");
-  const refChosen = await responseLogprobs(config, base, pairs.map((p) => p.chosen), { padToken: options.padToken });
-  const refRejected = await responseLogprobs(config, base, pairs.map((p) => p.rejected), { padToken: options.padToken });
   const frozen = toVariables(config, base, false);
   const lora = loraToVariables(config, init);
+  const variables = flattenLora(lora);
+  const worker = new GradientWorker(config);
   const optimizer = new ScheduledAdam(options.learningRate, 0.9, 0.98, 1e-8);
   const stepsPerEpoch = Math.ceil(pairs.length / options.batchSize);
   const total = stepsPerEpoch * options.epochs;
@@ -269,55 +269,127 @@ export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Ar
   let seen = 0;
   let step = 0;
   const displacement: { chosen: number; rejected: number }[] = [];
-  for (let epoch = 0; epoch < options.epochs; epoch++) {
-    const order = shuffled(pairs.length, rng);
-    let epochLoss = 0;
-    let chosenShift = 0;
-    let rejectedShift = 0;
-    correct = 0;
-    seen = 0;
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      const idx = order.slice(s * options.batchSize, (s + 1) * options.batchSize);
-      const batch = idx.map((i) => pairs[i]!);
-      const n = batch.length;
-      const { tokens, mask } = padBatch(
-        [...batch.map((p) => p.chosen.tokens), ...batch.map((p) => p.rejected.tokens)],
-        options.padToken,
-        [...batch.map((p) => p.chosen.responseStart), ...batch.map((p) => p.rejected.responseStart)],
-      );
-      const refMargin = tf.tensor1d(idx.map((i) => refChosen[i]! - refRejected[i]!));
-      optimizer.setLearningRate(cosineSchedule(step, total, options.learningRate, Math.min(10, Math.floor(total / 10))));
-      let margins: tf.Tensor | undefined;
-      let policySums: tf.Tensor | undefined;
-      const loss = optimizer.minimize(() => {
-        const sums = tf.sum(tf.mul(targetLogprobs(config, frozen, tokens, lora), mask), -1);
-        policySums = tf.keep(sums);
-        const policyMargin = tf.sub(tf.slice(sums, [0], [n]), tf.slice(sums, [n], [n]));
-        const logits = tf.mul(tf.sub(policyMargin, refMargin), options.beta);
-        margins = tf.keep(logits);
-        return tf.neg(tf.mean(tf.logSigmoid(logits))) as tf.Scalar;
-      }, true);
-      const lossValue = (await loss!.data())[0]!;
-      const marginValues = await margins!.data();
-      for (const m of marginValues) if (m > 0) correct++;
-      const policy = await policySums!.data();
-      idx.forEach((pairIndex, j) => {
-        chosenShift += policy[j]! - refChosen[pairIndex]!;
-        rejectedShift += policy[n + j]! - refRejected[pairIndex]!;
-      });
-      seen += n;
-      epochLoss += lossValue * n;
-      tf.dispose([loss!, margins!, policySums!, tokens, mask, refMargin]);
-      step++;
+  try {
+    worker.setFrozenWeights(flattenWeights(base));
+    const refChosen = await referenceLogprobs(config, frozen, worker, pairs.map((p) => p.chosen), options.padToken);
+    const refRejected = await referenceLogprobs(config, frozen, worker, pairs.map((p) => p.rejected), options.padToken);
+    worker.setLora(init);
+    for (let epoch = 0; epoch < options.epochs; epoch++) {
+      const order = shuffled(pairs.length, rng);
+      let epochLoss = 0;
+      let chosenShift = 0;
+      let rejectedShift = 0;
+      correct = 0;
+      seen = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const idx = order.slice(s * options.batchSize, (s + 1) * options.batchSize);
+        const n = idx.length;
+        // Whole pairs on each side, split by length (splitPairs); gradients summed here side first.
+        const split = splitPairs(config, idx.map((i) => Math.max(pairs[i]!.chosen.tokens.length, pairs[i]!.rejected.tokens.length)));
+        const request = (positions: number[]) => dpoRequest(positions.map((j) => idx[j]!), pairs, refChosen, refRejected, options);
+        const remote = worker.dpoGradients(request(split.remote));
+        const local = await computeDpoGradients(config, frozen, lora, request(split.local));
+        const other = await remote;
+        // The loss is the mean over the batch's pairs: the sum of both sides' gradients, over n.
+        optimizer.setLearningRate(cosineSchedule(step, total, options.learningRate, Math.min(10, Math.floor(total / 10))));
+        const named: tf.NamedTensorMap = {};
+        variables.forEach((v, i) => {
+          const sum = local.gradients[i]!.map((g, j) => (g + other.gradients[i]![j]!) / n);
+          named[v.name] = tf.tensor(sum, v.shape);
+        });
+        optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
+        tf.dispose(Object.values(named));
+        worker.setLora(await readLora(lora));
+        // Per pair, in batch order.
+        const margins = new Float32Array(n);
+        const chosen = new Float32Array(n);
+        const rejected = new Float32Array(n);
+        for (const [side, positions] of [[local, split.local], [other, split.remote]] as const) {
+          positions.forEach((j, k) => {
+            margins[j] = side.margins[k]!;
+            chosen[j] = side.chosen[k]!;
+            rejected[j] = side.rejected[k]!;
+          });
+        }
+        for (const m of margins) if (m > 0) correct++;
+        idx.forEach((pairIndex, j) => {
+          chosenShift += chosen[j]! - refChosen[pairIndex]!;
+          rejectedShift += rejected[j]! - refRejected[pairIndex]!;
+        });
+        seen += n;
+        epochLoss += local.lossSum + other.lossSum;
+        step++;
+      }
+      const mean = epochLoss / pairs.length;
+      lossCurve.push(Number(mean.toFixed(4)));
+      displacement.push({ chosen: Number((chosenShift / pairs.length).toFixed(4)), rejected: Number((rejectedShift / pairs.length).toFixed(4)) });
+      options.log?.(`dpo epoch ${epoch + 1}/${options.epochs} loss ${mean.toFixed(4)} train reward accuracy ${(correct / Math.max(1, seen)).toFixed(3)} Δlog-lik chosen ${displacement[epoch]!.chosen} rejected ${displacement[epoch]!.rejected}`);
     }
-    const mean = epochLoss / pairs.length;
-    lossCurve.push(Number(mean.toFixed(4)));
-    displacement.push({ chosen: Number((chosenShift / pairs.length).toFixed(4)), rejected: Number((rejectedShift / pairs.length).toFixed(4)) });
-    options.log?.(`dpo epoch ${epoch + 1}/${options.epochs} loss ${mean.toFixed(4)} train reward accuracy ${(correct / Math.max(1, seen)).toFixed(3)} Δlog-lik chosen ${displacement[epoch]!.chosen} rejected ${displacement[epoch]!.rejected}`);
+  } finally {
+    await worker.terminate();
   }
   const result = await readLora(lora);
   optimizer.dispose();
   disposeModel(frozen);
   disposeLora(lora);
   return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve, rewardAccuracy: correct / Math.max(1, seen), displacement };
+}
+
+function dpoRequest(part: readonly number[], pairs: readonly PreferencePair[], refChosen: readonly number[], refRejected: readonly number[], options: DpoOptions): DpoGradientRequest {
+  return {
+    chosen: part.map((i) => [...pairs[i]!.chosen.tokens]),
+    chosenStarts: part.map((i) => pairs[i]!.chosen.responseStart),
+    rejected: part.map((i) => [...pairs[i]!.rejected.tokens]),
+    rejectedStarts: part.map((i) => pairs[i]!.rejected.responseStart),
+    refMargins: part.map((i) => refChosen[i]! - refRejected[i]!),
+    beta: options.beta,
+    padToken: options.padToken,
+  };
+}
+
+/**
+ * Which pairs of a DPO batch (by position) this thread takes and which the worker: whole pairs,
+ * the longest to the worker, cut where the slower side's estimated cost is least. Each side
+ * pads to its own longest sequence, so grouping pairs by length also spares padding. A function
+ * of the lengths alone: the same split, hence the same bytes, on every run.
+ */
+function splitPairs(config: ModelConfig, lengths: readonly number[]): { local: number[]; remote: number[] } {
+  const n = lengths.length;
+  if (n < 2) return { local: lengths.map((_, j) => j), remote: [] };
+  const byLength = lengths.map((_, j) => j).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+  // Cost of `count` sequences padded to `length`: the projections' multiply-adds per position, and
+  // attention's, which grow with the length and run about 8× slower (batched matmuls, no XNNPACK).
+  const e = config.embeddingLength;
+  const perPosition = config.blockCount * (4 * e * e + 3 * e * config.feedForwardLength) + e * config.vocabSize;
+  const perLength = 8 * 2 * config.blockCount * e;
+  const cost = (count: number, length: number) => count * length * (perPosition + perLength * length);
+  let cut = 1;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let k = 1; k < n; k++) {
+    const c = Math.max(cost(k, lengths[byLength[0]!]!), cost(n - k, lengths[byLength[k]!]!));
+    // On a tie, the larger share to the worker: this thread also applies the update.
+    if (c <= bestCost) {
+      bestCost = c;
+      cut = k;
+    }
+  }
+  const ascending = (a: number, b: number) => a - b;
+  return { local: byLength.slice(cut).sort(ascending), remote: byLength.slice(0, cut).sort(ascending) };
+}
+
+/**
+ * responseLogprobs under the frozen weights, in the same batches of 32, the even batches here
+ * and the odd ones in the worker: the same numbers, on two cores.
+ */
+async function referenceLogprobs(config: ModelConfig, frozen: ModelWeights<tf.Variable>, worker: GradientWorker, items: readonly ScoredSequence[], padToken: number): Promise<number[]> {
+  const size = 32;
+  const batches: LogprobRequest["batches"] = [];
+  for (let i = 0; i < items.length; i += size) {
+    const chunk = items.slice(i, i + size);
+    batches.push({ sequences: chunk.map((c) => [...c.tokens]), starts: chunk.map((c) => c.responseStart) });
+  }
+  const remote = worker.logprobs({ batches: batches.filter((_, b) => b % 2 === 1), padToken });
+  const local = await computeLogprobs(config, frozen, { batches: batches.filter((_, b) => b % 2 === 0), padToken });
+  const other = await remote;
+  return batches.flatMap((_, b) => [...(b % 2 === 0 ? local[b / 2]! : other[(b - 1) / 2]!)]);
 }
