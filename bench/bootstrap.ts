@@ -54,7 +54,7 @@ export interface BootstrapOptions {
   readonly syntheticPrompts?: number;
   /** Held-out prompts each model is scored on. Default 200. */
   readonly heldoutPrompts?: number;
-  /** Token limit of the evaluated responses. Default 64 (as the quality bench). */
+  /** Token limit of the evaluated responses. Default 128 (as the quality bench; every corpus answer fits). */
   readonly maxTokens?: number;
   /** Token limit of the synthetic responses. Default: the forge's, for its preference samples. */
   readonly pairMaxTokens?: number;
@@ -65,7 +65,7 @@ export interface BootstrapOptions {
 
 type Settings = typeof DEFAULTS;
 
-const DEFAULTS = { syntheticPrompts: 0, heldoutPrompts: 200, maxTokens: 64, pairMaxTokens: DEFAULT_FORGE_CONFIG.preferences.maxTokens, seed: 1 };
+const DEFAULTS = { syntheticPrompts: 0, heldoutPrompts: 200, maxTokens: 128, pairMaxTokens: DEFAULT_FORGE_CONFIG.preferences.maxTokens, seed: 1 };
 const SMOKE = { syntheticPrompts: 6, heldoutPrompts: 6, maxTokens: 16, pairMaxTokens: 16 };
 const AAD: RuleSpec = { method: "aad", alpha: 0.1 };
 const GREEDY: RuleSpec = { method: "greedy-dpo" };

@@ -29,7 +29,7 @@ export const RESPONSE_RATES = {
 
 export const MIN_RESPONSE_WORDS = 12;
 export const MAX_RESPONSE_WORDS = 45;
-/** Keeps `Q: prompt\nA: response` well under the models' 128-token context. */
+/** With the forge's 1,459-token vocabulary this keeps `Q: prompt\nA: response` within 137 tokens, under the 160-token context. */
 export const MAX_RESPONSE_CHARS = 220;
 
 /** `{api}` is an idiom, `{purpose}` the task's verb phrase, `{lang}` the language name. */
