@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- forge-recipe --manifest DIR/manifest.json --label "…"` records one forge
+ * `npm run bench -- forge-recipe --manifest DIR/manifest.json --label "…"` (or `--manifest none`
+ * with a `--note` for a run stopped before it wrote one) records one forge
  * candidate's recipe and its criteria values (from the forge's manifest) in
  * bench/results/forge-recipe.json and regenerates forge-recipe.md from every recorded candidate.
  * Candidates are appended, never replaced: the record shows everything that was tried, in order.
@@ -13,7 +14,8 @@ interface Candidate {
   label: string;
   recorded: string;
   note: string;
-  manifest: {
+  /** Absent for a run stopped before its manifest was written: then the note says what was measured. */
+  manifest?: {
     config: Record<string, unknown>;
     model: { parameters: number; vocabSize: number };
     splits: Record<string, number>;
@@ -43,9 +45,9 @@ interface Criteria {
 export async function recordForgeCandidate(options: { manifest: string; label: string; note: string; seconds?: string; log: (line: string) => void }): Promise<void> {
   const jsonPath = join(RESULTS_DIR, "forge-recipe.json");
   const previous = existsSync(jsonPath) ? ((JSON.parse(await readFile(jsonPath, "utf8")) as { candidates: Candidate[] }).candidates) : [];
-  const manifest = JSON.parse(await readFile(options.manifest, "utf8")) as Candidate["manifest"];
+  const manifest = options.manifest === "none" ? undefined : (JSON.parse(await readFile(options.manifest, "utf8")) as NonNullable<Candidate["manifest"]>);
   const seconds = options.seconds ? (JSON.parse(await readFile(options.seconds, "utf8")) as Record<string, number>) : undefined;
-  const candidate: Candidate = { label: options.label, recorded: new Date().toISOString(), note: options.note, manifest: { ...manifest, ...(seconds ? { seconds } : {}) } };
+  const candidate: Candidate = { label: options.label, recorded: new Date().toISOString(), note: options.note, ...(manifest ? { manifest: { ...manifest, ...(seconds ? { seconds } : {}) } } : {}) };
   const candidates = [...previous, candidate];
   await writeResults("forge-recipe", { candidates }, renderRecipe(candidates));
   options.log(renderRecipe(candidates));
@@ -57,6 +59,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 function renderRecipe(candidates: readonly Candidate[]): string {
   const rows = candidates.map((c, i) => {
     const m = c.manifest;
+    if (m === undefined) return [`### ${i + 1}. ${c.label}`, ``, c.note, ``].join("\n");
     const cfg = m.config as { model: { embeddingLength: number; blockCount: number; feedForwardLength: number }; sft: { steps: number; batchSize: number; learningRate: number }; preferences: { samplesPerPrompt: number; trainGroups: number; minMargin: number }; dpo: { learningRate: number; rank: number; batchSize: number } };
     const f = m.criteria.faithfulSft;
     const d = m.criteria.informativeDpo;

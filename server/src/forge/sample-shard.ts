@@ -31,9 +31,11 @@ export async function sampleToFile(model: LlamaModel, spec: ShardSpec, log: (mes
   if (existsSync(path)) {
     // Only whole checkpoints count: a torn last line or a partial chunk from a crash is cut.
     texts = (await readFile(path, "utf8")).split("\n").slice(0, -1).map((line) => JSON.parse(line) as string);
-    if (texts.length !== jobs.length) texts = texts.slice(0, Math.min(jobs.length, Math.floor(texts.length / chunk) * chunk));
-    await writeFile(`${path}.tmp`, texts.map((t) => JSON.stringify(t) + "\n").join(""));
-    await rename(`${path}.tmp`, path);
+    if (texts.length !== jobs.length) {
+      texts = texts.slice(0, Math.min(jobs.length, Math.floor(texts.length / chunk) * chunk));
+      await writeFile(`${path}.tmp`, texts.map((t) => JSON.stringify(t) + "\n").join(""));
+      await rename(`${path}.tmp`, path);
+    }
     if (texts.length > 0) log(`${spec.label}: resuming after ${texts.length}/${jobs.length}`);
   } else {
     await writeFile(path, "");
