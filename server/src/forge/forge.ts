@@ -70,7 +70,7 @@ export const DEFAULT_FORGE_CONFIG: ForgeConfig = {
   maxPieces: 1200,
   sft: { prompts: 0, responsesPerPrompt: 1, steps: 1200, batchSize: 32, learningRate: 3e-3, warmupSteps: 50 },
   preferences: { samplesPerPrompt: 4, trainGroups: 24000, heldoutPrompts: 600, minMargin: 0.5, maxTokens: 128, topK: 64, parallel: 16 },
-  dpo: { split: 0.1, beta: 0.1, epochs: 2, batchSize: 16, learningRate: 5e-4, rank: 8, alpha: 16 },
+  dpo: { split: 0.1, beta: 0.1, epochs: 2, batchSize: 16, learningRate: 1e-4, rank: 8, alpha: 16 },
   evaluation: { prompts: 300, novelPrompts: 300, maxTokens: 128 },
 };
 
