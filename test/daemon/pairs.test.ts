@@ -233,7 +233,7 @@ void describe("aad/pairs through the daemon", { skip: pair === undefined ? "no b
     let started: () => void = () => undefined;
     const streaming = new Promise<void>((resolve) => (started = resolve));
     const subscription = client.connection.onProgress(aad.generateProgress, "hold-1", () => started());
-    const hold = client.connection.sendRequest(aad.generate, { prompt: QUESTIONS[0]!, method: "sample", temperature: 2, seed: 7, maxTokens: 900, partialResultToken: "hold-1" }, holder.token);
+    const hold = client.connection.sendRequest(aad.generate, { prompt: QUESTIONS[0]!, method: "sample", temperature: 100, seed: 7, maxTokens: 900, partialResultToken: "hold-1" }, holder.token);
     hold.catch(() => undefined);
     try {
       await withTimeout(streaming, 30_000, "the holding generation");

@@ -11,8 +11,12 @@ import { builtInPair, connectClient, errorOf, spawnDaemon, tempDir, withTimeout,
 
 const pair = builtInPair();
 const PROMPT = "How do I reverse a list in Python?";
-/** Long enough to still be decoding when a test cancels it (the context is loaded large for this). */
-const LONG = { prompt: PROMPT, method: "sample", temperature: 2, seed: 7, maxTokens: 900 } as const;
+/**
+ * Long enough to still be decoding when a test cancels it (the context is loaded large for this):
+ * at temperature 100 the next token is nearly uniform over the vocabulary, so EOS is rare, and the
+ * built-in pair runs this seed to the 900-token limit (at temperature 2 it answers in ~30 tokens).
+ */
+const LONG = { prompt: PROMPT, method: "sample", temperature: 100, seed: 7, maxTokens: 900 } as const;
 
 /** Starts a generation whose tokens stream to `progress`; resolves `firstToken` at the first one. */
 function streamGeneration(client: Client, params: aad.GenerateParams, token: string, cancel?: CancellationTokenSource) {
