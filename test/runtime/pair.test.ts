@@ -2,6 +2,7 @@
  * Loading model pairs: the two forms agree, mismatched or malformed files are refused before
  * llama.cpp sees them, and the pair reports what it loaded.
  */
+import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -73,7 +74,9 @@ describe("the two forms of a pair", () => {
     assert.equal(withLora.info.files.dpoLora, files.dpoLora);
     assert.equal(twoModels.info.architecture, "llama");
     assert.ok(twoModels.info.vocabSize > 100);
-    assert.equal(twoModels.info.contextSize, 128);
+    // By default a context as long as the model was trained for (the forge records it).
+    const trained = (JSON.parse(readFileSync("models/manifest.json", "utf8")) as { model: { contextLength: number } }).model.contextLength;
+    assert.equal(twoModels.info.contextSize, trained);
     assert.equal(twoModels.info.kvCache, "f32");
     assert.equal(twoModels.info.flashAttention, false);
     assert.equal(twoModels.info.gpu, false);
