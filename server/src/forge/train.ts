@@ -160,13 +160,7 @@ export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Ar
       const other = await remote;
       const count = local.count + other.count;
       optimizer.setLearningRate(cosineSchedule(step, options.steps, options.learningRate, options.warmupSteps));
-      const named: tf.NamedTensorMap = {};
-      variables.forEach((v, i) => {
-        const sum = local.gradients[i]!.map((g, j) => (g + other.gradients[i]![j]!) / count);
-        named[v.name] = tf.tensor(sum, v.shape);
-      });
-      optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
-      tf.dispose(Object.values(named));
+      applySummedGradients(optimizer, variables, local.gradients, other.gradients, count);
       worker.setWeights(await Promise.all(variables.map(async (v) => new Float32Array(await v.data()))));
       window.push((local.lossSum + other.lossSum) / count);
       if ((step + 1) % 25 === 0 || step === options.steps - 1) {
@@ -183,6 +177,17 @@ export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Ar
   optimizer.dispose();
   disposeModel(weights);
   return { weights: result, finalLoss: lossCurve[lossCurve.length - 1] ?? Number.NaN, lossCurve, ...(snapshot ? { snapshot } : {}) };
+}
+
+/** One optimizer step on (this thread's + the worker's gradients) / divisor, added in that fixed order. */
+function applySummedGradients(optimizer: tf.Optimizer, variables: readonly tf.Variable[], local: readonly Float32Array[], other: readonly Float32Array[], divisor: number): void {
+  const named: tf.NamedTensorMap = {};
+  variables.forEach((v, i) => {
+    const sum = local[i]!.map((g, j) => (g + other[i]![j]!) / divisor);
+    named[v.name] = tf.tensor(sum, v.shape);
+  });
+  optimizer.applyGradients(named);
+  tf.dispose(Object.values(named));
 }
 
 function shuffled(n: number, rng: ReturnType<typeof createRng>): number[] {
@@ -292,13 +297,7 @@ export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Ar
         const other = await remote;
         // The loss is the mean over the batch's pairs: the sum of both sides' gradients, over n.
         optimizer.setLearningRate(cosineSchedule(step, total, options.learningRate, Math.min(10, Math.floor(total / 10))));
-        const named: tf.NamedTensorMap = {};
-        variables.forEach((v, i) => {
-          const sum = local.gradients[i]!.map((g, j) => (g + other.gradients[i]![j]!) / n);
-          named[v.name] = tf.tensor(sum, v.shape);
-        });
-        optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
-        tf.dispose(Object.values(named));
+        applySummedGradients(optimizer, variables, local.gradients, other.gradients, n);
         worker.setLora(await readLora(lora));
         // Per pair, in batch order.
         const margins = new Float32Array(n);
