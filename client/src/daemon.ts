@@ -59,6 +59,8 @@ export interface DaemonOptions {
 }
 
 const SOCKET_WAIT_MS = 20_000;
+/** How long a daemon asked to stop (SIGTERM) may take to exit before it is killed. */
+const STOP_WAIT_MS = 10_000;
 const STDERR_TAIL_LINES = 12;
 
 export class Daemon implements vscode.Disposable {
@@ -374,8 +376,22 @@ export class Daemon implements vscode.Disposable {
       } catch {
         // Already gone.
       }
-      const deadline = Date.now() + 5000;
-      while (Date.now() < deadline && (processAlive(pid) || (await probeSocket(state.transport.socketPath)))) await sleep(100);
+      // The daemon refuses new connections as soon as its shutdown begins, then frees its pair;
+      // one that has not exited after STOP_WAIT_MS is killed, so the restart cannot reach it.
+      const socketPath = state.transport.socketPath;
+      const gone = async (): Promise<boolean> => !processAlive(pid) && !(await probeSocket(socketPath));
+      let deadline = Date.now() + STOP_WAIT_MS;
+      while (Date.now() < deadline && !(await gone())) await sleep(100);
+      if (processAlive(pid)) {
+        this.#options.log.warn(`daemon: pid ${pid} did not exit within ${STOP_WAIT_MS / 1000} s of SIGTERM; killing it`);
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+        deadline = Date.now() + 2000;
+        while (Date.now() < deadline && !(await gone())) await sleep(100);
+      }
     }
     this.#onDidChangePair.fire(null);
   }

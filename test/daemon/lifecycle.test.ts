@@ -10,7 +10,10 @@ import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ResponseError } from "vscode-jsonrpc/node";
 import * as aad from "../../server/src/protocol/protocol.ts";
-import { connectClient, spawnDaemon, tempDir, withTimeout } from "./harness.ts";
+import type { EngineLoader } from "../../server/src/daemon/engine.ts";
+import { serve } from "../../server/src/daemon/index.ts";
+import { createRuntimeLoader } from "../../server/src/daemon/runtime-engine.ts";
+import { builtInPair, connectClient, openSocket, spawnDaemon, tempDir, withTimeout, type DaemonProcess } from "./harness.ts";
 
 let dir: { path: string; remove(): Promise<void> };
 
@@ -173,3 +176,56 @@ void describe("initialize and stdio", () => {
   });
 });
 
+
+void describe("shutting down", () => {
+  void test("a daemon that is shutting down refuses new clients while it frees its pair", async (t) => {
+    const pair = builtInPair();
+    if (pair === undefined) return t.skip("the built-in pair is not in models/");
+    // The real loader, with the pair's dispose held open until the test lets it finish.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let disposing = false;
+    const real = createRuntimeLoader();
+    const loader: EngineLoader = {
+      check: (params, signal) => real.check(params, signal),
+      load: async (params, signal) => {
+        const engine = await real.load(params, signal);
+        const dispose = async (): Promise<void> => {
+          disposing = true;
+          await held;
+          await engine.dispose();
+        };
+        return new Proxy(engine, {
+          get: (target, key) => {
+            if (key === "dispose") return dispose;
+            const value: unknown = Reflect.get(target, key, target);
+            return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+      },
+    };
+    const path = join(dir.path, "closing.sock");
+    const daemon = await serve({ transport: "socket", path }, { loader, log: () => undefined, preload: { sft: pair.sft, dpo: pair.dpo } });
+    try {
+      const client = await connectClient({ socketPath: path } as DaemonProcess);
+      await withTimeout(
+        (async () => {
+          while ((await client.connection.sendRequest(aad.status)).pair === null) await new Promise((resolve) => setTimeout(resolve, 50));
+        })(),
+        30_000,
+        "the preload",
+      );
+      client.close();
+      const stopping = daemon.shutdown(0);
+      while (!disposing) await new Promise((resolve) => setTimeout(resolve, 10));
+      // A restart that connected here would reach the old process and its vanishing pair.
+      await assert.rejects(openSocket(path), (error: NodeJS.ErrnoException) => error.code === "ECONNREFUSED" || error.code === "ENOENT");
+      release();
+      await stopping;
+      assert.equal(await withTimeout(daemon.done, 10_000, "the daemon to finish"), 0);
+    } finally {
+      release();
+      await daemon.shutdown(0);
+    }
+  });
+});

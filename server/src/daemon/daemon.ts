@@ -70,6 +70,8 @@ export class Daemon {
   private idleTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private nextSessionId = 1;
+  /** Called as a shutdown begins, before the pair is freed: stop accepting new clients here. */
+  onClosing: () => void = () => undefined;
   /** Called once the daemon has shut down (idle, exit, signal). */
   onShutdown: (code: number) => void = () => undefined;
 
@@ -304,6 +306,9 @@ export class Daemon {
   async shutdown(code: number): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    // A client that connects now would reach a daemon about to exit (a restart would find the old
+    // process still answering while its pair is freed): refuse new connections first.
+    this.onClosing();
     this.disarmIdleTimer();
     for (const ticket of this.scheduler.drain()) ticket.payload.fail(shuttingDown());
     this.scheduler.running?.payload.controller.abort(shuttingDown());

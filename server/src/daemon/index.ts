@@ -69,8 +69,11 @@ export async function serve(transport: TransportOptions, options: ServeOptions =
   let resolveDone: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
   let listener: SocketListener | undefined;
+  let listenerClosed: Promise<void> | undefined;
+  const closeListener = (): Promise<void> => (listenerClosed ??= listener?.close() ?? Promise.resolve());
+  daemon.onClosing = () => void closeListener();
   daemon.onShutdown = (code) => {
-    void (listener?.close() ?? Promise.resolve()).finally(() => {
+    void closeListener().finally(() => {
       log(`stopped (exit code ${code})`);
       resolveDone(code);
     });
