@@ -203,7 +203,8 @@ export interface LoraTensorPair {
 }
 
 export interface BuildLoraAdapterGgufOptions {
-  baseArchitecture: "llama";
+  /** The base model's general.architecture ("llama", "qwen3", …). */
+  baseArchitecture: string;
   /** llama.cpp scales B A by alpha / rank (times the per-context scale, default 1). */
   alpha: number;
   tensors: readonly LoraTensorPair[];
