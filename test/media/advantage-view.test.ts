@@ -1,7 +1,7 @@
 /**
  * The advantage view in headless Chromium, fed a real-shaped trace through the message protocol
- * as the extension will feed it. Outside CI a missing Chromium skips the suite (and says so); with
- * CI=true it fails.
+ * as the extension will feed it. Outside CI a missing Chromium skips the suite (and says so); under
+ * CI (test/ci.ts) it fails.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, statSync } from "node:fs";
@@ -23,12 +23,9 @@ import {
   type ViewPage,
   type ViewServer,
 } from "./browser.ts";
+import { prerequisite } from "../ci.ts";
 
-const missing = missingPrerequisite();
-if (missing !== undefined) {
-  if (process.env.CI === "true") void it("has Chromium for the advantage view tests", () => assert.fail(missing));
-  else console.log(`advantage view browser tests skipped: ${missing}`);
-}
+const skip = prerequisite("Chromium for the advantage view tests", missingPrerequisite());
 
 const fixture = loadFixture();
 const aad = fixture.responses[0]!;
@@ -56,7 +53,7 @@ async function detailField(page: Page, field: string): Promise<string> {
   return page.$eval(`#aad-detail dd[data-field="${field}"] .value`, (element) => element.textContent);
 }
 
-void describe("the advantage view in Chromium", { skip: missing ?? false }, () => {
+void describe("the advantage view in Chromium", { skip }, () => {
   let server: ViewServer;
   let chromium: LaunchedBrowser;
   const views: ViewPage[] = [];

@@ -9,6 +9,7 @@ import type { Token } from "node-llama-cpp";
 import { candidateSet, DEFAULT_ALPHA, topTokens } from "../../server/src/decoding/index.ts";
 import { formatExample, heldoutPrompts } from "../../server/src/forge/world.ts";
 import { ModelPair } from "../../server/src/runtime/index.ts";
+import { prerequisite } from "../ci.ts";
 import { benchPair, builtInPair, disposeTestLlama, maxLogprobError, measureAlong, testLlama } from "./support.ts";
 
 const TOLERANCE = 1e-5;
@@ -92,14 +93,14 @@ describe("built-in pair", () => {
 
 describe("32k bench pair", () => {
   const files = benchPair();
-  const skip = "skip" in files ? files.skip : false;
+  const skip = prerequisite("the 32k bench pair", "missing" in files ? files.missing : undefined);
   let pair: ModelPair;
   before(async () => {
-    if ("skip" in files) return;
+    if ("missing" in files) return;
     pair = await ModelPair.load({ sft: files.sft, dpo: files.dpo }, { llama: await testLlama() });
   });
   after(async () => {
-    if (!("skip" in files)) await pair.dispose();
+    if (!("missing" in files)) await pair.dispose();
   });
 
   test("the shortcut matches the full distribution to 1e-5 at 32k tokens, EOS in the restriction", { skip }, async (t) => {
