@@ -1,14 +1,18 @@
 /**
  * A burst of 200 inline completion requests on one document, typed as fast as the bytes go, a
- * third of them cancelled: every request gets exactly one response, the last is answered as a
- * lone request for the same state would be, and the daemon's memory returns near its baseline.
+ * third of them cancelled: every request gets exactly one response, the cancelled ones answer
+ * Cancelled, the first (running when the second arrives) is superseded, the last is answered —
+ * with text — as a lone request for the same state would be, and the daemon's memory returns near
+ * its baseline.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as aad from "../../server/src/protocol/protocol.ts";
+import { prerequisite } from "../ci.ts";
 import { builtInPair, frame, RawClient, rssOf, spawnDaemon, tempDir, type DaemonProcess } from "./harness.ts";
 
 const pair = builtInPair();
+const skip = prerequisite("the built-in model pair", pair === undefined ? "no built-in model pair (models/ or .cache/quick1)" : undefined);
 const URI = "file:///tmp/burst.py";
 const BURST = 200;
 
@@ -35,7 +39,7 @@ after(async () => {
   await dir.remove();
 });
 
-void test("200 inline requests with cancellations: one response each, the last one right, memory back near baseline", { skip: pair === undefined ? "no built-in model pair" : false }, async (t) => {
+void test("200 inline requests with cancellations: one response each, the running one superseded, the last one right, memory back near baseline", { skip }, async (t) => {
   request(-1, aad.loadPair.method, { sft: pair!.sft, dpo: pair!.dpo });
   assert.ok((await raw.next((m) => m["id"] === -1, 0, 120_000))["result"], "the pair loaded");
   let line = "ys = ";
@@ -44,6 +48,11 @@ void test("200 inline requests with cancellations: one response each, the last o
   // Warm up (the first decode allocates the runtime's buffers), then take the baseline.
   inline(-3, line.length);
   await raw.next((m) => m["id"] === -3, 0, 60_000);
+  // Request 1 of the burst sees "ys = b": its completion takes all 16 tokens, none a line end.
+  request(-5, aad.generate.method, { prompt: `# reverse a list\n${line}b`, raw: true, maxTokens: 16, traceTopK: 1 });
+  const first = (await raw.next((m) => m["id"] === -5, 0, 60_000))["result"] as aad.GenerateResult;
+  assert.equal(first.stoppedBy, "max-tokens", JSON.stringify(first.text));
+  assert.doesNotMatch(first.text, /[\r\n]/);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const baseline = await rssOf(daemon.child.pid!);
 
@@ -65,7 +74,11 @@ void test("200 inline requests with cancellations: one response each, the last o
 
   const responses = new Map<number, Record<string, unknown>[]>();
   for (let id = 1; id <= BURST; id++) await raw.next((m) => m["id"] === id, from, 60_000);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Once no job runs or waits, no further response can come: any duplicate has arrived by the
+  // time this status answers.
+  request(-4, aad.status.method, {});
+  const idle = (await raw.next((m) => m["id"] === -4, from))["result"] as aad.StatusResult;
+  assert.deepEqual([idle.queue.running, idle.queue.depth], [null, 0]);
   for (const message of raw.messages.slice(from)) {
     if (typeof message["id"] !== "number") continue;
     responses.set(message["id"], [...(responses.get(message["id"]) ?? []), message]);
@@ -83,10 +96,20 @@ void test("200 inline requests with cancellations: one response each, the last o
     else assert.fail(`request ${id} failed: ${JSON.stringify(error)}`);
   }
   assert.equal(outcomes.answered + outcomes.cancelled + outcomes.superseded, BURST);
+  // Each cancellation arrives right after its request, before the next request could supersede it.
+  assert.equal(outcomes.cancelled, cancelled.size, `outcomes ${JSON.stringify(outcomes)}`);
+  // Request 1 found nothing running or queued, so it started at once; request 2 arrived two
+  // messages later, when request 1's 16 decoding steps (checked above) were far from done.
+  // Superseded while running is the only right answer: a running request left to finish answers
+  // with its completion.
+  assert.equal((responses.get(1)![0]!["error"] as { code: number } | undefined)?.code, aad.ErrorCodes.Superseded, `request 1: ${JSON.stringify(responses.get(1))}`);
 
   // The last request is answered, with what a lone request for the same document state gets.
   const last = responses.get(BURST)![0]!["result"] as { items: { insertText: string }[] } | undefined;
   assert.ok(last !== undefined, "the last request was answered");
+  // The built-in pair continues this line: an empty list is a failure.
+  assert.equal(last.items.length, 1, `the last completion: ${JSON.stringify(last)}`);
+  assert.match(last.items[0]!.insertText, /\S/);
   inline(BURST + 1, line.length);
   const lone = (await raw.next((m) => m["id"] === BURST + 1, from, 60_000))["result"];
   assert.deepEqual(last, lone);
