@@ -6,15 +6,17 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, watch } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { CancellationTokenSource, ResponseError } from "vscode-jsonrpc/node";
+import { dirname, join } from "node:path";
+import { CancellationTokenSource } from "vscode-jsonrpc/node";
 import { PAIRS_DEFAULTS, type PreferenceRow } from "../../server/src/pairs/generate-pairs.ts";
 import * as aad from "../../server/src/protocol/protocol.ts";
+import { prerequisite } from "../ci.ts";
 import { builtInPair, connectClient, errorOf, spawnDaemon, tempDir, withTimeout, type Client, type DaemonProcess } from "./harness.ts";
 
 const pair = builtInPair();
+const skip = prerequisite("the built-in model pair", pair === undefined ? "no built-in model pair (models/ or .cache/quick1)" : undefined);
 const QUESTIONS = [
   "How do I reverse a list in Python?",
   "How do I read a file line by line in Python?",
@@ -33,6 +35,52 @@ async function rowsOf(file: string): Promise<PreferenceRow[]> {
   return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as PreferenceRow);
 }
 
+/** Resolves once `path` does not exist, woken by changes in its folder. */
+async function removed(path: string): Promise<void> {
+  const watcher = watch(dirname(path));
+  try {
+    while (existsSync(path)) await new Promise<void>((resolve) => watcher.once("change", () => resolve()));
+  } finally {
+    watcher.close();
+  }
+}
+
+/** Asks aad/status until `predicate` holds (each answer is the daemon's state at that point of the stream). */
+async function statusWhen(client: Client, predicate: (status: aad.StatusResult) => boolean, what: string): Promise<aad.StatusResult> {
+  return withTimeout(
+    (async () => {
+      for (;;) {
+        const status = await client.connection.sendRequest(aad.status);
+        if (predicate(status)) return status;
+      }
+    })(),
+    60_000,
+    what,
+  );
+}
+
+/** The generation that holds the pair until cancelled (see test/daemon/streaming.test.ts: this seed runs to its 900-token limit). */
+const HOLD = { prompt: QUESTIONS[0]!, method: "sample", temperature: 100, seed: 7, maxTokens: 900 } as const;
+
+/** Starts HOLD; resolves once its first token has streamed, so it is running. */
+async function hold(client: Client, token: string): Promise<{ cancel(): Promise<void> }> {
+  const source = new CancellationTokenSource();
+  let started: () => void = () => undefined;
+  const streaming = new Promise<void>((resolve) => (started = resolve));
+  const subscription = client.connection.onProgress(aad.generateProgress, token, () => started());
+  const result = client.connection.sendRequest(aad.generate, { ...HOLD, partialResultToken: token }, source.token);
+  result.catch(() => undefined);
+  await withTimeout(streaming, 30_000, "the holding generation");
+  return {
+    cancel: async () => {
+      source.cancel();
+      // A hold that answers Cancelled was still running: it did not let go of the pair on its own.
+      assert.equal((await errorOf(result)).code, aad.ErrorCodes.Cancelled);
+      subscription.dispose();
+    },
+  };
+}
+
 /** Sends aad/pairs with a work-done token and collects its progress values. */
 function runPairs(client: Client, params: aad.PairsParams, token: string, options: { cancel?: CancellationTokenSource; onValue?: (value: aad.PairsProgress) => void } = {}) {
   const values: aad.PairsProgress[] = [];
@@ -45,7 +93,7 @@ function runPairs(client: Client, params: aad.PairsParams, token: string, option
   return { values, result };
 }
 
-void describe("aad/pairs through the daemon", { skip: pair === undefined ? "no built-in model pair (models/ or .cache/quick1)" : false }, () => {
+void describe("aad/pairs through the daemon", { skip }, () => {
   let dir: { path: string; remove(): Promise<void> };
   let daemon: DaemonProcess;
   let client: Client;
@@ -168,30 +216,50 @@ void describe("aad/pairs through the daemon", { skip: pair === undefined ? "no b
     assert.equal(await readFile(out, "utf8"), await readFile(reference, "utf8"));
   });
 
-  void test("interactive requests run between the rows of a long job, and a second job on the same file is refused", async (t) => {
+  void test("a row waiting in the queue goes after an interactive request that came later", async (t) => {
     const out = join(dir.path, "long.jsonl");
-    let finished = false;
+    const events: string[] = [];
     let firstReport: () => void = () => undefined;
     const reported = new Promise<void>((resolve) => (firstReport = resolve));
     const job = runPairs(client, { promptsFile, out, ...SMALL, maxTokens: 48 }, "long-1", {
       onValue: (value) => {
-        if (value.kind === "report") firstReport();
+        if (value.kind === "report") {
+          events.push(`row ${value.counts.done}`);
+          firstReport();
+        }
       },
     });
-    void job.result.then(() => (finished = true));
     await withTimeout(reported, 60_000, "the first row");
-    const asked = Date.now();
-    const reply = await client.connection.sendRequest(aad.generate, { prompt: QUESTIONS[2]!, maxTokens: 8 });
-    const waited = Date.now() - asked;
+    // A hold runs (interactive work goes before the job's next row), and the next row waits.
+    const holding = await hold(client, "hold-long");
+    const queued = await statusWhen(client, (s) => s.queue.running?.method === "aad/generate" && s.queue.depth === 1, "the next row to wait behind the hold");
     const doneThen = job.values.at(-1)!.counts.done;
-    t.diagnostic(`an interactive request during the job answered in ${waited} ms, at prompt ${doneThen}/${QUESTIONS.length}`);
+    // An interactive request arrives after the row, and waits too.
+    const interactive = client.connection.sendRequest(aad.generate, { prompt: QUESTIONS[2]!, maxTokens: 8 }).then((reply) => {
+      events.push("interactive");
+      return reply;
+    });
+    await statusWhen(client, (s) => s.queue.depth === 2, "the interactive request to wait");
+    await holding.cancel();
+    const reply = await interactive;
     assert.ok(reply.tokens.length > 0);
-    assert.equal(finished, false, "the interactive request waited for the whole job");
-    const busy = await errorOf(client.connection.sendRequest(aad.pairs, { promptsFile, out, ...SMALL, maxTokens: 48 }));
+    const final = await withTimeout(job.result, 120_000, "the long job");
+    t.diagnostic(`the row waited from prompt ${doneThen}/${QUESTIONS.length} (queue ${JSON.stringify(queued.queue.byClass)}); order: ${events.join(", ")}`);
+    // Interactive before batch: the later interactive request ran before the row that waited longer.
+    assert.ok(events.indexOf("interactive") >= 0 && events.indexOf("interactive") < events.indexOf(`row ${doneThen + 1}`), `order: ${events.join(", ")}`);
+    assert.deepEqual([final.done, final.total, final.cancelled], [QUESTIONS.length, QUESTIONS.length, false]);
+  });
+
+  void test("a second job on a file another job is writing is refused as Busy", async () => {
+    const out = join(dir.path, "twice.jsonl");
+    let firstReport: () => void = () => undefined;
+    const reported = new Promise<void>((resolve) => (firstReport = resolve));
+    const job = runPairs(client, { promptsFile, out, ...SMALL }, "twice-1", { onValue: (value) => value.kind === "report" && firstReport() });
+    await withTimeout(reported, 60_000, "the first row");
+    const busy = await errorOf(client.connection.sendRequest(aad.pairs, { promptsFile, out, ...SMALL }));
     assert.equal(busy.code, aad.ErrorCodes.InvalidOutput);
     assert.equal(busy.data?.reason, "Busy");
-    const final = await withTimeout(job.result, 120_000, "the long job");
-    assert.deepEqual([final.done, final.total, final.cancelled], [QUESTIONS.length, QUESTIONS.length, false]);
+    assert.equal((await withTimeout(job.result, 120_000, "the job")).done, QUESTIONS.length);
   });
 
   void test("a client that disconnects mid-job stops it after the row in progress; another client resumes the file", async () => {
@@ -206,17 +274,10 @@ void describe("aad/pairs through the daemon", { skip: pair === undefined ? "no b
     });
     await withTimeout(reported, 60_000, "the first row");
     leaving.close();
-    // The job lets go of the file when it has stopped; until then a new job is told the file is busy.
-    const deadline = Date.now() + 20_000;
-    let resumed: aad.PairsResult | undefined;
-    while (resumed === undefined) {
-      try {
-        resumed = await client.connection.sendRequest(aad.pairs, { promptsFile, out, ...SMALL });
-      } catch (error) {
-        if (!(error instanceof ResponseError && (error.data as aad.ErrorData | undefined)?.reason === "Busy") || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+    // The job lets go of the file (removes its lock) when it has stopped; until then a new job
+    // would be told the file is busy.
+    await withTimeout(removed(`${out}.lock`), 60_000, "the stopped job to release the file");
+    const resumed = await client.connection.sendRequest(aad.pairs, { promptsFile, out, ...SMALL });
     assert.ok(resumed.resumedAt >= 1 && resumed.resumedAt < QUESTIONS.length, `resumed at ${resumed.resumedAt}`);
     assert.equal(resumed.done, QUESTIONS.length);
     // The same settings as reference.jsonl (the first six prompts): the same rows, byte for byte,
@@ -229,28 +290,18 @@ void describe("aad/pairs through the daemon", { skip: pair === undefined ? "no b
   });
 
   void test("a job cancelled while it waits in the queue answers Cancelled and touches nothing", async () => {
-    const holder = new CancellationTokenSource();
-    let started: () => void = () => undefined;
-    const streaming = new Promise<void>((resolve) => (started = resolve));
-    const subscription = client.connection.onProgress(aad.generateProgress, "hold-1", () => started());
-    const hold = client.connection.sendRequest(aad.generate, { prompt: QUESTIONS[0]!, method: "sample", temperature: 100, seed: 7, maxTokens: 900, partialResultToken: "hold-1" }, holder.token);
-    hold.catch(() => undefined);
-    try {
-      await withTimeout(streaming, 30_000, "the holding generation");
-      const out = join(dir.path, "queued.jsonl");
-      const cancel = new CancellationTokenSource();
-      const { values, result } = runPairs(client, { promptsFile, out, ...SMALL }, "queued-1", { cancel });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      cancel.cancel();
-      const error = await errorOf(result);
-      assert.equal(error.code, aad.ErrorCodes.Cancelled);
-      assert.deepEqual(values, []);
-      assert.ok(!existsSync(out), "a job cancelled in the queue created its output");
-    } finally {
-      holder.cancel();
-      subscription.dispose();
-      await hold.catch(() => undefined);
-    }
+    const holding = await hold(client, "hold-1");
+    const out = join(dir.path, "queued.jsonl");
+    const cancel = new CancellationTokenSource();
+    const { values, result } = runPairs(client, { promptsFile, out, ...SMALL }, "queued-1", { cancel });
+    // In the queue behind the hold (it reads the prompts file first).
+    await statusWhen(client, (s) => s.queue.byClass.batch === 1, "the job to wait in the queue");
+    cancel.cancel();
+    const error = await errorOf(result);
+    assert.equal(error.code, aad.ErrorCodes.Cancelled);
+    assert.deepEqual(values, []);
+    assert.ok(!existsSync(out), "a job cancelled in the queue created its output");
+    await holding.cancel();
   });
 
   void test("a pair loaded by another request mid-job stops the job before its next row, keeping its rows", async () => {

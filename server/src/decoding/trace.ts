@@ -30,8 +30,16 @@ export interface CandidateInfo {
 
 export interface TraceEntry {
   readonly token: number;
-  /** The token's text as the tokenizer renders it (the runtime detokenizes). */
+  /**
+   * The characters this token completes, so that a response's pieces join to its text exactly.
+   * A token that ends inside a multi-byte character has "" and the token that completes it the
+   * whole character (`bytes` tells which tokens a character spans).
+   */
   readonly piece: string;
+  /** The token's own bytes (UTF-8, possibly part of a character), lower-case hex; "" for a special token. Set by the runtime. */
+  readonly bytes?: string;
+  /** Set for a token that renders as no text (control, end-of-generation): its name, e.g. "<|eot_id|>". */
+  readonly special?: string;
   /** null: the DPO view did not hold the picked token (a token sampled from the SFT model, say). */
   readonly logprobDpo: number | null;
   /** null: the SFT view did not hold the picked token. */

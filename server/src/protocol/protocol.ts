@@ -140,7 +140,12 @@ export interface CandidateInfo {
 /** One generated token and the numbers behind it (server/src/decoding TraceEntry). */
 export interface TraceEntry {
   readonly token: number;
+  /** The characters this token completes ("" for a token that ends inside a character); pieces join to the text. */
   readonly piece: string;
+  /** The token's own bytes, lower-case hex ("" for a special token). */
+  readonly bytes?: string;
+  /** The name of a token that renders as no text (control, end-of-generation), e.g. "<|eot_id|>". */
+  readonly special?: string;
   readonly logprobDpo: number | null;
   readonly logprobSft: number | null;
   readonly advantage: number | null;
@@ -310,6 +315,12 @@ export interface CandidateSummary {
   readonly stoppedBy: StopReason;
 }
 
+/** The end-of-generation token a response stopped on (any of the model's set, not only its EOS). */
+export interface StopToken {
+  readonly token: number;
+  readonly text: string;
+}
+
 export interface GenerateResult {
   readonly method: MethodName;
   readonly text: string;
@@ -317,6 +328,8 @@ export interface GenerateResult {
   readonly tokens: readonly TraceEntry[];
   readonly stats: ResponseStats;
   readonly stoppedBy: StopReason;
+  /** Set when stoppedBy is "eos": which end-of-generation token stopped it. */
+  readonly stopToken?: StopToken;
   readonly runtime: RuntimeStats;
   /** best-of-n: every candidate in the order drawn, and the index of the one chosen. */
   readonly candidates?: readonly CandidateSummary[];

@@ -58,6 +58,7 @@ import { ModelRuntimeError } from "./errors.ts";
 import { countersSince, settler, type LaneCounters, type ModelLane } from "./lane.ts";
 import type { ModelPair, ModelRole } from "./pair.ts";
 import { formatPrompt, type FormattedPrompt, type PromptInput } from "./prompt.ts";
+import { withTokenText, type PieceDecoder } from "./token-text.ts";
 import type { StepLogprobs, StepRequest, ViewRequest } from "./step-logprobs.ts";
 
 export const DEFAULT_MAX_TOKENS = 256;
@@ -122,12 +123,21 @@ export interface CandidateSummary {
   readonly stoppedBy: StopReason;
 }
 
+/** The end-of-generation token a response stopped on (any of the model's set, not only its EOS). */
+export interface StopToken {
+  readonly token: number;
+  /** Its text, e.g. "<|eom_id|>". */
+  readonly text: string;
+}
+
 export interface GenerateResult {
   readonly method: MethodName;
   readonly text: string;
   readonly tokens: readonly TraceEntry[];
   readonly stats: ResponseStats;
   readonly stoppedBy: StopReason;
+  /** Set when stoppedBy is "eos": which end-of-generation token (also the last trace entry). */
+  readonly stopToken?: StopToken;
   readonly runtime: RuntimeStats;
   /** Best-of-n: every candidate, in the order drawn, and which one was chosen. */
   readonly candidates?: readonly CandidateSummary[];
@@ -199,6 +209,7 @@ interface ResponseRun {
   readonly tokens: readonly TraceEntry[];
   readonly stats: ResponseStats;
   readonly stoppedBy: StopReason;
+  readonly stopToken?: StopToken;
   readonly runtime: RuntimeStats;
 }
 
@@ -227,7 +238,8 @@ class ResponseDecoder {
   readonly #open = new Set<Ask<unknown>>();
   readonly #entries: TraceEntry[] = [];
   readonly #updates: Promise<void>[] = [];
-  readonly #history: number[];
+  /** Pieces exactly as the tokens' bytes decode (token-text.ts), in pick order. */
+  readonly #pieces: PieceDecoder;
 
   constructor(pair: ModelPair, rule: DecodingRule, prompt: FormattedPrompt, settings: Settings, rng: Rng, hooks: Hooks) {
     this.#pair = pair;
@@ -242,7 +254,7 @@ class ResponseDecoder {
       ...(needsSft ? { sft: pair.lane("sft") } : {}),
       ...(rule.needs.scoredBy === "reference" ? { reference: pair.lane("reference") } : {}),
     };
-    this.#history = [...prompt.tokens];
+    this.#pieces = pair.tokenText.decoder();
   }
 
   async decode(): Promise<ResponseRun> {
@@ -258,14 +270,17 @@ class ResponseDecoder {
 
       let text = "";
       let stoppedBy: StopReason = "max-tokens";
+      let stopToken: StopToken | undefined;
       let last = this.#prompt.tokens.at(-1)!;
       const limit = Math.min(this.#settings.maxTokens, this.#settings.room);
       while (this.#entries.length < limit) {
         signal?.throwIfAborted();
         const index = this.#entries.length;
         const pick = this.#rule.needs.view === "dpo" ? await this.#stepFromDpo(last, index) : await this.#stepFromSft(last, index);
+        // Any token of the model's end-of-generation set ends the response, whichever rule picked it.
         if (this.#pair.model.isEogToken(pick as Token)) {
           stoppedBy = "eos";
+          stopToken = { token: pick, text: this.#pair.tokenText.special(pick) ?? "" };
           break;
         }
         text += this.#entries[index]!.piece;
@@ -290,6 +305,7 @@ class ResponseDecoder {
         tokens: [...this.#entries],
         stats: summarizeTrace(this.#entries, { beta: this.#settings.beta, elapsedMs, sftStepsBatched: work.sft?.batchedPositions ?? 0 }),
         stoppedBy,
+        ...(stopToken === undefined ? {} : { stopToken }),
         runtime: {
           promptTokens: this.#prompt.tokens.length,
           promptFormat: this.#prompt.format,
@@ -360,8 +376,8 @@ class ResponseDecoder {
         sftResult.then((sftLater) => {
           if (sftLater === null) return;
           const complete = traceEntry({ dpo: view, sft: sftLater }, pick, piece, options);
-          this.#entries[index] = complete;
-          this.#hooks.onTraceUpdate?.(complete, index);
+          this.#entries[index] = withTokenText(this.#pair.tokenText, complete);
+          this.#hooks.onTraceUpdate?.(this.#entries[index], index);
         }),
       );
     }
@@ -423,15 +439,15 @@ class ResponseDecoder {
     };
   }
 
+  /** The next token's piece; called once per step, in order. */
   #piece(token: number): string {
-    const piece = this.#pair.model.detokenize([token as Token], false, this.#history.slice(-8) as Token[]);
-    this.#history.push(token);
-    return piece;
+    return this.#pieces.push(token);
   }
 
   #emit(entry: TraceEntry, index: number): void {
-    this.#entries[index] = entry;
-    this.#hooks.onToken?.(entry, index);
+    const withText = withTokenText(this.#pair.tokenText, entry);
+    this.#entries[index] = withText;
+    this.#hooks.onToken?.(withText, index);
   }
 
   #laneList(): (readonly [ModelRole, ModelLane])[] {

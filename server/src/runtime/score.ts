@@ -16,12 +16,12 @@ import {
   type RuleSpec,
   type TraceEntry,
 } from "../decoding/index.ts";
-import type { Token } from "node-llama-cpp";
 import { ModelRuntimeError } from "./errors.ts";
 import { generate, type GenerateRequest, type GenerateResult, type RuntimeStats } from "./generate.ts";
 import { countersSince, settler } from "./lane.ts";
 import type { ModelPair } from "./pair.ts";
-import { formatPrompt, type FormattedPrompt, type PromptInput } from "./prompt.ts";
+import { formatPrompt, normalizeText, type FormattedPrompt, type PromptInput } from "./prompt.ts";
+import { withTokenText } from "./token-text.ts";
 
 export interface ScoreRequest extends PromptInput {
   /**
@@ -95,11 +95,10 @@ export async function score(pair: ModelPair, request: ScoreRequest): Promise<Sco
       request.signal?.throwIfAborted();
 
       const entries: TraceEntry[] = [];
-      const history = [...prompt.tokens];
+      const pieces = pair.tokenText.decoder();
       for (const [i, token] of response.entries()) {
-        const piece = model.detokenize([token as Token], false, history.slice(-8) as Token[]);
-        history.push(token);
-        entries.push(traceEntry({ dpo: (await dpoResults[i]!)!, sft: (await sftResults[i]!)! }, token, piece, { alpha, topK, sftSkipped: false }));
+        const entry = traceEntry({ dpo: (await dpoResults[i]!)!, sft: (await sftResults[i]!)! }, token, pieces.push(token), { alpha, topK, sftSkipped: false });
+        entries.push(withTokenText(pair.tokenText, entry));
       }
       finished = true;
       const work = { dpo: countersSince(dpo.counters, before.dpo), sft: countersSince(sft.counters, before.sft) };
@@ -128,8 +127,9 @@ export async function score(pair: ModelPair, request: ScoreRequest): Promise<Sco
  * tokenizes as it does in running text. If the seam merges (the prompt's tokens are not a prefix),
  * the response is tokenized alone.
  */
-function responseTokens(pair: ModelPair, prompt: FormattedPrompt, response: string): number[] {
+function responseTokens(pair: ModelPair, prompt: FormattedPrompt, text: string): number[] {
   const model = pair.model;
+  const response = normalizeText(model, text);
   const joiner = /^\s/.test(response) || /\s$/.test(prompt.text) || response === "" ? "" : " ";
   if (prompt.format === "jinja" || prompt.format === "raw") {
     const whole = model.tokenize(prompt.text + joiner + response, prompt.format === "jinja");
