@@ -13,6 +13,7 @@ import * as aad from "../../server/src/protocol/protocol.ts";
 import type { EngineLoader } from "../../server/src/daemon/engine.ts";
 import { serve } from "../../server/src/daemon/index.ts";
 import { createRuntimeLoader } from "../../server/src/daemon/runtime-engine.ts";
+import { skipOrFail } from "../ci.ts";
 import { builtInPair, connectClient, openSocket, spawnDaemon, tempDir, withTimeout, type DaemonProcess } from "./harness.ts";
 
 let dir: { path: string; remove(): Promise<void> };
@@ -180,7 +181,7 @@ void describe("initialize and stdio", () => {
 void describe("shutting down", () => {
   void test("a daemon that is shutting down refuses new clients while it frees its pair", async (t) => {
     const pair = builtInPair();
-    if (pair === undefined) return t.skip("the built-in pair is not in models/");
+    if (skipOrFail(t, pair === undefined ? "the built-in pair is not in models/" : undefined) || pair === undefined) return;
     // The real loader, with the pair's dispose held open until the test lets it finish.
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
