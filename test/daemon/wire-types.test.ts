@@ -30,6 +30,7 @@ assertMutuallyAssignable<MutuallyAssignable<wire.MethodName, decoding.MethodName
 // What the runtime returns, passed to clients as it is.
 assertMutuallyAssignable<MutuallyAssignable<wire.StopReason, runtime.StopReason>>();
 assertMutuallyAssignable<MutuallyAssignable<wire.Schedule, runtime.Schedule>>();
+assertMutuallyAssignable<MutuallyAssignable<wire.TraceMode, runtime.TraceMode>>();
 assertMutuallyAssignable<MutuallyAssignable<wire.LaneCounters, RuntimeLaneCounters>>();
 assertMutuallyAssignable<MutuallyAssignable<wire.RuntimeStats, runtime.RuntimeStats>>();
 assertMutuallyAssignable<MutuallyAssignable<wire.CandidateSummary, runtime.CandidateSummary>>();

@@ -124,6 +124,50 @@ describe("without the SFT trace", () => {
   });
 });
 
+describe("picks only", () => {
+  test("trace: picks gives every method's exact picks, candidate sets and ranks, with one native pass per model and step and no numbers", async (t) => {
+    const methods = [{ method: "aad" }, { method: "greedy-dpo" }, { method: "greedy-sft" }, { method: "eft" }, { method: "cd" }, { method: "aad", alpha: 0.3 }] as const;
+    let steps = 0;
+    let sftPositions = 0;
+    for (const [m, method] of methods.entries()) {
+      for (const prompt of prompts.slice(30 + 4 * m, 34 + 4 * m)) {
+        for (const schedule of ["eager", "lazy"] as const) {
+          const exact = await generate(pair, { prompt, method, schedule, maxTokens: 40 });
+          const picks = await generate(pair, { prompt, method, schedule, maxTokens: 40, trace: "picks" });
+          const where = `${JSON.stringify(method)} ${schedule}: ${prompt}`;
+          assert.equal(picks.text, exact.text, where);
+          assert.deepEqual(picks.tokens.map((e) => e.token), exact.tokens.map((e) => e.token), where);
+          assert.deepEqual(picks.tokens.map((e) => [e.candidateSetSize, e.inCandidateSet, e.dpoRank]), exact.tokens.map((e) => [e.candidateSetSize, e.inCandidateSet, e.dpoRank]), where);
+          assert.equal(picks.stoppedBy, exact.stoppedBy);
+          assert.equal(picks.runtime.trace, "picks");
+          assert.ok(picks.tokens.every((e) => e.logprobDpo === null && e.logprobSft === null && e.advantage === null && e.top.length === 0));
+          const dpo = picks.runtime.work.dpo!;
+          // One pass per DPO position: the view is a min-p set, never a head pass plus top tokens.
+          assert.equal(dpo.nativeCalls, dpo.sampledPositions, where);
+          const sft = picks.runtime.work.sft;
+          if (method.method === "aad" || method.method === "eft") {
+            // The SFT model is sampled exactly where the pick needed it: steps with several candidates.
+            const needed = picks.tokens.filter((e) => !e.sftSkipped).length;
+            assert.equal(sft?.sampledPositions ?? 0, needed, where);
+            assert.equal(sft?.nativeCalls ?? 0, needed, where);
+            sftPositions += needed;
+            steps += picks.tokens.length;
+          }
+          if (method.method === "greedy-dpo") assert.equal(sft, undefined, "greedy-dpo never runs the SFT model");
+        }
+      }
+    }
+    t.diagnostic(`aad/eft: the SFT model sampled at ${sftPositions} of ${steps} steps`);
+    assert.ok(sftPositions > 0 && sftPositions < steps);
+  });
+
+  test("best-of-n decodes its candidates exactly even when picks are asked for", async () => {
+    const result = await generate(pair, { prompt: prompts[50]!, method: { method: "best-of-n", n: 2 }, maxTokens: 24, seed: 3, trace: "picks" });
+    assert.equal(result.runtime.trace, "exact");
+    assert.ok(result.tokens.every((e) => e.logprobDpo !== null && e.logprobSft !== null));
+  });
+});
+
 describe("stopping", () => {
   test("generation ends at EOS: the EOS entry closes the trace and adds no text", async () => {
     const eos = pair.model.tokens.eos!;

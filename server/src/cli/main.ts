@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { isMethodName, METHOD_NAMES, type MethodName, type RuleSpec } from "../decoding/index.ts";
 import { heldoutPrompts, oracleReward } from "../forge/world.ts";
 import { builtinPair } from "../runtime/builtin-pair.ts";
-import { compare, generate, ModelPair, score, type GenerateResult } from "../runtime/index.ts";
+import { compare, generate, ModelPair, score, type GenerateResult, type TraceMode } from "../runtime/index.ts";
 import { formatStats, legend, renderTrace, sideBySide } from "./render.ts";
 import { registerPairsCommand } from "./pairs.ts";
 
@@ -42,6 +42,7 @@ interface DecodeFlags extends PairFlags {
   seed: number;
   stop?: string[];
   color?: boolean;
+  trace?: TraceMode;
 }
 
 const number = (name: string, check: (x: number) => boolean, what: string) => (value: string) => {
@@ -163,13 +164,19 @@ export function buildProgram(): Command {
     .description("Alignment-Aware Decoding on a local SFT/DPO model pair (GGUF), with its baselines.")
     .showHelpAfterError("(run with --help for usage)");
 
-  decodeOptions(program.command("generate").argument("[prompt]", "prompt text; read from standard input when absent").description("decode one response, streamed (or as JSON with its per-token trace)")).action(
+  decodeOptions(program.command("generate").argument("[prompt]", "prompt text; read from standard input when absent").description("decode one response, streamed (or as JSON with its per-token trace)"))
+    .addOption(
+      new Option("--trace <mode>", "exact: every token's log-probabilities (slower); picks: only what the picks need. Default: exact with --json or colours, else picks").choices(["exact", "picks"]),
+    )
+    .action(
     async (promptArg: string | undefined, flags: DecodeFlags) => {
       const prompt = await promptFrom(promptArg);
       await withPair(flags, async (pair) => {
         const color = useColor(flags);
         const result = await generate(pair, {
           prompt,
+          // Plain text needs no numbers; colours and --json show them.
+          trace: flags.trace ?? (flags.json || color ? "exact" : "picks"),
           raw: flags.raw ?? false,
           method: ruleSpec(flags),
           maxTokens: flags.maxTokens,

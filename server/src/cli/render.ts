@@ -51,7 +51,9 @@ export function legend(options: RenderOptions): string {
 }
 
 export function formatStats(stats: ResponseStats): string {
-  const parts = [`implicit reward ${stats.implicitReward.toFixed(3)}`, `${stats.tokens} tokens`];
+  // A response decoded for its picks only (`--trace picks`) has no numbers to sum.
+  const measured = stats.tokens === 0 || stats.unscoredTokens < stats.tokens;
+  const parts = [measured ? `implicit reward ${stats.implicitReward.toFixed(3)}` : "implicit reward not measured (--trace exact)", `${stats.tokens} tokens`];
   if (stats.tokensPerSecond !== undefined) parts.push(`${stats.tokensPerSecond.toFixed(1)} tok/s`);
   if (stats.sftStepsSkipped) parts.push(`${stats.sftStepsSkipped} SFT steps skipped`);
   return parts.join(" · ");

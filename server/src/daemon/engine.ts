@@ -17,6 +17,7 @@ import type {
   PairInfo,
   PromptParams,
   Schedule,
+  TraceMode,
   ScoreResult,
   TraceEntry,
 } from "../protocol/protocol.ts";
@@ -31,6 +32,7 @@ export interface EngineGenerateRequest {
   readonly seed?: number;
   readonly traceTopK?: number;
   readonly schedule?: Schedule;
+  readonly trace?: TraceMode;
 }
 
 export interface EngineInfillRequest {

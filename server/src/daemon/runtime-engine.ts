@@ -134,7 +134,7 @@ class RuntimeEngine implements Engine {
   generate(request: EngineGenerateRequest, options: CallOptions): Promise<GenerateResult> {
     return this.runtime.generate(this.pair, {
       ...request.prompt,
-      ...defined({ raw: request.raw, maxTokens: request.maxTokens, stop: request.stop, seed: request.seed, traceTopK: request.traceTopK, schedule: request.schedule, beta: request.decoding.beta }),
+      ...defined({ raw: request.raw, maxTokens: request.maxTokens, stop: request.stop, seed: request.seed, traceTopK: request.traceTopK, schedule: request.schedule, trace: request.trace, beta: request.decoding.beta }),
       method: ruleSpec(request.decoding),
       signal: options.signal,
       ...defined({ onToken: options.onToken, onTraceUpdate: options.onTraceUpdate }),

@@ -287,11 +287,11 @@ function promptOf(params: PromptParams): PromptParams {
   return params.messages === undefined ? { prompt: params.prompt } : { messages: params.messages };
 }
 
-function generateRequest(params: PromptParams & Omit<DecodingParams, "method"> & GenerationLimits & Pick<GenerateParams, "schedule">, method: MethodName): EngineGenerateRequest {
+function generateRequest(params: PromptParams & Omit<DecodingParams, "method"> & GenerationLimits & Pick<GenerateParams, "schedule" | "trace">, method: MethodName): EngineGenerateRequest {
   return {
     prompt: promptOf(params),
     decoding: { method, ...pick(params, ["alpha", "lambda", "temperature", "topP", "topK", "from", "n", "beta"]) },
-    ...pick(params, ["raw", "maxTokens", "stop", "seed", "traceTopK", "schedule"]),
+    ...pick(params, ["raw", "maxTokens", "stop", "seed", "traceTopK", "schedule", "trace"]),
   };
 }
 
@@ -369,7 +369,8 @@ async function decodeInline(engine: Engine, context: InlineContext, settings: Re
       await engine.infill({ prefix: context.prefix, suffix: context.suffix, decoding, maxTokens: settings.maxTokens }, { signal: local.signal, onToken });
     } else {
       const prompt = engine.fitPrefix(context.prefix, settings.maxTokens);
-      await engine.generate({ prompt: { prompt }, raw: true, decoding, maxTokens: settings.maxTokens, traceTopK: 1 }, { signal: local.signal, onToken });
+      // Only the text is shown: the picks need no log-probabilities (about greedy's cost).
+      await engine.generate({ prompt: { prompt }, raw: true, decoding, maxTokens: settings.maxTokens, trace: "picks" }, { signal: local.signal, onToken });
     }
   } catch (error) {
     if (signal.aborted) throw signal.reason;

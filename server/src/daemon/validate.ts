@@ -282,10 +282,11 @@ export function parseGenerate(value: unknown): GenerateParams {
   const limits = parseLimits(r);
   const priority = r.choice("priority", ["interactive", "batch"]);
   const schedule = r.choice("schedule", ["eager", "lazy", "background"]);
+  const trace = r.choice("trace", ["exact", "picks"]);
   const token = parsePartialResultToken(r);
   r.done(PARTIAL_RESULT_KEYS);
   checkRawWithMessages(prompt, limits.raw);
-  return { ...prompt, ...decoding, ...limits, ...optional({ priority, schedule }), ...token };
+  return { ...prompt, ...decoding, ...limits, ...optional({ priority, schedule, trace }), ...token };
 }
 
 export function parseCompare(value: unknown): CompareParams {

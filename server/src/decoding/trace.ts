@@ -114,6 +114,37 @@ export function traceEntry(step: TraceStep, pickedToken: number, piece: string, 
   };
 }
 
+/**
+ * An entry for a response decoded for its picks only: the runtime measured the DPO view up to a
+ * per-step constant (enough for the pick, the candidate set and the pick's rank, not for any
+ * log-probability), so every number is null and `top` is empty. `dpo` must hold at least the
+ * candidate set at `alpha` for `candidateSetSize` to be exact; null: the DPO model was not read.
+ */
+export function picksOnlyEntry(dpo: TokenLogprobs | null, pickedToken: number, piece: string, options: { readonly alpha?: number; readonly sftSkipped: boolean }): TraceEntry {
+  let candidateSetSize = 0;
+  let inCandidateSet = false;
+  let dpoRank: number | null = null;
+  if (dpo !== null) {
+    const threshold = candidateThreshold(dpo, options.alpha ?? DEFAULT_ALPHA);
+    for (let i = 0; i < dpo.logprobs.length; i++) if (dpo.logprobs[i]! >= threshold) candidateSetSize++;
+    const raw = logprobOf(dpo, pickedToken);
+    inCandidateSet = raw !== undefined && raw >= threshold;
+    dpoRank = rankOf(dpo, pickedToken) ?? null;
+  }
+  return {
+    token: pickedToken,
+    piece,
+    logprobDpo: null,
+    logprobSft: null,
+    advantage: null,
+    inCandidateSet,
+    candidateSetSize,
+    dpoRank,
+    top: [],
+    sftSkipped: options.sftSkipped,
+  };
+}
+
 export interface ResponseStats {
   /** beta · Σ advantage over the tokens whose advantage is known. */
   readonly implicitReward: number;

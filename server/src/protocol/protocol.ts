@@ -177,6 +177,9 @@ export type StopReason = "eos" | "stop" | "max-tokens" | "context";
 /** When the SFT model is evaluated: every step, only when a pick needs it (batched), or also when idle. */
 export type Schedule = "eager" | "lazy" | "background";
 
+/** "exact": every trace number; "picks": the picks only, entries without numbers (see aad/generate). */
+export type TraceMode = "exact" | "picks";
+
 export type ModelRole = "dpo" | "sft" | "reference";
 
 /** What one model did for a response. */
@@ -197,6 +200,7 @@ export interface RuntimeStats {
   readonly reusedPromptTokens: { readonly [R in ModelRole]?: number };
   readonly work: { readonly [R in ModelRole]?: LaneCounters };
   readonly schedule: Schedule;
+  readonly trace: TraceMode;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,6 +308,11 @@ export type GenerateParams = PromptParams &
     readonly priority?: "interactive" | "batch";
     /** When the SFT model is evaluated. Default "eager" (deterministic, fastest measured). */
     readonly schedule?: Schedule;
+    /**
+     * "picks": compute only what the picks need (about the cost of greedy decoding from both
+     * models); entries then carry no log-probabilities, advantages or top tokens. Default "exact".
+     */
+    readonly trace?: TraceMode;
   };
 
 /** best-of-n: one drawn response. */

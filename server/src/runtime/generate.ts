@@ -38,6 +38,7 @@ import {
   DEFAULT_BETA,
   DEFAULT_TRACE_TOP_K,
   logprobOf,
+  picksOnlyEntry,
   selectBestOfN,
   selectBestOfNBy,
   summarizeTrace,
@@ -65,6 +66,8 @@ export const DEFAULT_MAX_TOKENS = 256;
 
 export type Schedule = "eager" | "lazy" | "background";
 
+export type TraceMode = "exact" | "picks";
+
 /** Deterministic (the same request gives the same bytes) and the fastest measured; see above. */
 export const DEFAULT_SCHEDULE: Schedule = "eager";
 
@@ -89,6 +92,15 @@ export interface GenerateRequest extends PromptInput {
    * sampling from the DPO model) never run the SFT model — the fastest way to decode.
    */
   readonly traceSft?: boolean;
+  /**
+   * What the trace reports. "exact" (default): every entry's log-probabilities, advantages and top
+   * tokens. "picks": only what the picks need is computed — one native pass per model and step,
+   * no normaliser, no SFT model where the pick does not need it — and entries carry no numbers
+   * (log-probabilities and advantages null, no top tokens; the candidate set, the pick's rank
+   * and the text are exact). For callers that show only the text: inline completions, the CLI's
+   * plain output. Best-of-n always decodes "exact" (its choice sums the numbers).
+   */
+  readonly trace?: TraceMode;
   /** Best-of-n only: choose by this scorer instead of the DPO implicit reward. */
   readonly scorer?: ResponseScorer<GenerateResult>;
   /** Checked every step: an abort rejects with the signal's reason within one step. */
@@ -113,6 +125,7 @@ export interface RuntimeStats {
   /** Work each model did for this response. */
   readonly work: Readonly<Partial<Record<ModelRole, LaneCounters>>>;
   readonly schedule: Schedule;
+  readonly trace: TraceMode;
 }
 
 export interface CandidateSummary {
@@ -171,6 +184,7 @@ interface Settings {
   readonly beta: number;
   readonly schedule: Schedule;
   readonly traceSft: boolean;
+  readonly trace: TraceMode;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -186,6 +200,8 @@ function resolveSettings(pair: ModelPair, spec: RuleSpec, rule: DecodingRule, re
   const specAlpha = "alpha" in spec ? spec.alpha : undefined;
   const beta = request.beta ?? ("beta" in spec && spec.beta !== undefined ? spec.beta : DEFAULT_BETA);
   if (rule.needs.scoredBy === "reference" && !pair.hasReference) pair.lane("reference"); // throws the explanatory error
+  const trace = request.trace ?? "exact";
+  if (!(["exact", "picks"] as unknown[]).includes(trace)) throw new RangeError(`trace must be "exact" or "picks", got ${JSON.stringify(trace)}`);
   return {
     maxTokens,
     // n generated tokens feed n − 1 of them back: prompt + n − 1 ≤ contextSize − 1.
@@ -195,7 +211,9 @@ function resolveSettings(pair: ModelPair, spec: RuleSpec, rule: DecodingRule, re
     traceAlpha: specAlpha !== undefined && specAlpha > 0 ? specAlpha : DEFAULT_ALPHA,
     beta,
     schedule: request.schedule ?? DEFAULT_SCHEDULE,
-    traceSft: request.traceSft ?? true,
+    // Picks-only entries carry no SFT numbers, so the SFT model runs only where a pick needs it.
+    traceSft: trace === "exact" && (request.traceSft ?? true),
+    trace,
     signal: request.signal,
   };
 }
@@ -312,6 +330,7 @@ class ResponseDecoder {
           reusedPromptTokens: Object.fromEntries(reused),
           work,
           schedule,
+          trace: this.#settings.trace,
         },
       };
     } finally {
@@ -328,31 +347,33 @@ class ResponseDecoder {
     const { dpo, sft, reference } = this.#lanes;
     const { scoredBy } = this.#rule.needs;
 
-    const dpoView = dpo.push(last, (position) => position.measure({ view: this.#dpoView(this.#rule.needs.viewMinP) }));
+    const picks = this.#settings.trace === "picks";
+    const dpoView = dpo.push(last, (position) => position.measure(picks ? { view: this.#dpoView(this.#rule.needs.viewMinP), picksOnly: true } : { view: this.#dpoView(this.#rule.needs.viewMinP) }));
     const dpoFlush = dpo.flush();
     // The other models' positions: pushed now (their requests decided once the DPO view is known)
     // so they decode alongside the DPO model, or — lazy — pushed once the request is known.
     const early = schedule !== "lazy";
     // Prime the anchor where the position will almost surely be measured: the SFT model when the
     // trace wants its numbers or the rule scores with it at most steps; the reference model likewise.
-    const primeSft = this.#settings.traceSft || scoredBy === "sft";
+    // (Picks-only measurements have no head pass to prime.)
+    const primeSft = !picks && (this.#settings.traceSft || scoredBy === "sft");
     const sftPosition = sft === undefined ? undefined : new LatePosition(sft, last, early, () => this.#ask<StepRequest>(), primeSft);
-    const referencePosition = reference === undefined ? undefined : new LatePosition(reference, last, early, () => this.#ask<StepRequest>(), scoredBy === "reference");
+    const referencePosition = reference === undefined ? undefined : new LatePosition(reference, last, early, () => this.#ask<StepRequest>(), !picks && scoredBy === "reference");
     const eagerFlushes = schedule === "eager" ? [sft, reference].flatMap((lane) => (lane === undefined ? [] : [lane.flush()])) : [];
 
     await dpoFlush;
     const view = (await dpoView)!;
-    const top = Array.from(topTokens(view, traceTopK).tokens);
+    const top = picks ? [] : Array.from(topTokens(view, traceTopK).tokens);
     let step: StepInput = { dpo: view };
     const wanted = this.#rule.tokensToScore(step);
     const needed = scoredBy !== undefined && wanted.length > 0;
     let sftResult: Promise<StepLogprobs | null> | undefined;
     if (needed && scoredBy === "sft") {
-      sftResult = sftPosition!.decide({ score: union(wanted, top) }, false);
+      sftResult = sftPosition!.decide(picks ? { score: wanted, picksOnly: true } : { score: union(wanted, top) }, false);
       await sft!.flush();
       step = { ...step, sft: (await sftResult)! };
     } else if (needed) {
-      const referenceResult = referencePosition!.decide({ score: wanted }, false);
+      const referenceResult = referencePosition!.decide(picks ? { score: wanted, picksOnly: true } : { score: wanted }, false);
       await reference!.flush();
       step = { ...step, reference: (await referenceResult)! };
     } else {
@@ -368,6 +389,10 @@ class ResponseDecoder {
 
     const piece = this.#piece(pick);
     const sftSkipped = sftKnown === null;
+    if (picks) {
+      this.#emit(picksOnlyEntry(view, pick, piece, { alpha: this.#settings.traceAlpha, sftSkipped: step.sft === undefined }), index);
+      return pick;
+    }
     const options = { alpha: this.#settings.traceAlpha, topK: traceTopK, sftSkipped };
     const entry = traceEntry(sftKnown === null ? { dpo: view } : { dpo: view, sft: sftKnown }, pick, piece, options);
     this.#emit(entry, index);
@@ -389,6 +414,15 @@ class ResponseDecoder {
     const { traceTopK } = this.#settings;
     const dpo = this.#lanes.dpo;
     const sft = this.#lanes.sft!;
+    if (this.#settings.trace === "picks") {
+      // The DPO model's candidate set (one cheap pass) only for the entry's set size and rank.
+      const sftView = sft.push(last, (position) => position.measure({ view: { minP: this.#rule.needs.viewMinP, topK: 1 }, picksOnly: true }));
+      const dpoView = dpo.push(last, (position) => position.measure({ view: { minP: this.#settings.traceAlpha, topK: 1 }, picksOnly: true }));
+      await Promise.all([sft.flush(), dpo.flush()]);
+      const pick = this.#rule.pick({ sft: (await sftView)! }, this.#rng);
+      this.#emit(picksOnlyEntry(await dpoView, pick, this.#piece(pick), { alpha: this.#settings.traceAlpha, sftSkipped: false }), index);
+      return pick;
+    }
     const dpoTopAsk = this.#ask<readonly number[]>();
     const pickAsk = this.#ask<number>();
     const sftView = settler<StepLogprobs>();
@@ -514,7 +548,7 @@ async function bestOfN(pair: ModelPair, rule: SequenceRule, prompt: FormattedPro
   for (let i = 0; i < rule.n; i++) {
     settings.signal?.throwIfAborted();
     // Each candidate's SFT positions wait for the end of the response: one batch per candidate.
-    const run = await decodeResponse(pair, rule, prompt, { ...settings, schedule: settings.schedule === "eager" ? "eager" : "lazy" }, rng.fork(`best-of-n/${i}`), {});
+    const run = await decodeResponse(pair, rule, prompt, { ...settings, schedule: settings.schedule === "eager" ? "eager" : "lazy", trace: "exact", traceSft: true }, rng.fork(`best-of-n/${i}`), {});
     runs.push({ method: "best-of-n", ...run });
   }
   const scored = runs.map((run) => ({

@@ -17,9 +17,6 @@ import { ModelRuntimeError, runtimeErrorFrom } from "./errors.ts";
 import { checkNativeSamplingSupport, decodeWithSampling, NativeSamplers } from "./native-sampling.ts";
 import { PositionLogprobs } from "./step-logprobs.ts";
 
-/** Vocabularies above this size let llama.cpp's XTC sampler presort the anchor's array (faster). */
-const PRESORT_MIN_VOCABULARY = 2048;
-
 /**
  * Runs while the logits after a token are valid: measures what it needs (in as many rounds as it
  * likes, and it may await other work between them) and returns what the pusher wants.
@@ -183,7 +180,7 @@ export class ModelLane {
         async (index, sampleAt) => {
           const item = items[index]!;
           try {
-            const position = new PositionLogprobs(sampleAt, { vocabSize: this.vocabSize, presortAnchor: this.vocabSize >= PRESORT_MIN_VOCABULARY });
+            const position = new PositionLogprobs(sampleAt, { vocabSize: this.vocabSize });
             const result = await item.handler!(position).finally(() => position.idle());
             if (position.nativeCalls > 0) this.counters.sampledPositions++;
             this.counters.nativeCalls += position.nativeCalls;

@@ -112,6 +112,7 @@ export async function score(pair: ModelPair, request: ScoreRequest): Promise<Sco
           reusedPromptTokens: { dpo: reusedDpo, sft: reusedSft },
           work,
           schedule: "eager",
+          trace: "exact",
         },
       };
     } finally {

@@ -1,22 +1,32 @@
 /**
- * Exact, unrenormalised next-token log-probabilities of a chosen token set, at about the cost of a
- * few native samplings instead of a full-vocabulary distribution (which costs +20 ms per step at a
- * 32k vocabulary: a sort, a 2×vocabulary JS array and a Map).
+ * Exact next-token log-probabilities of a chosen token set, at about the cost of a few native
+ * samplings instead of a full-vocabulary distribution (which costs +20 ms per step at a 32k
+ * vocabulary: a sort, a 2×vocabulary JS array and a Map; see ../shared notes
+ * "exact-without-the-sort").
  *
- * Every node-llama-cpp sampler output is renormalised over the survivors of its chain, but
- * renormalising keeps ratios: for a distribution q over a survivor set T,
- *   log p(v) − log p(w) = log q(v) − log q(w)   for v, w in T.
- * So one token with a known TRUE probability — the anchor — fixes every other token of T:
- *   log p(v) = log p(anchor) + log q(v) − log q(anchor).
- * The anchor is the argmax: the greedy chain truncates nothing, and with `confidence` the addon
- * returns the argmax's softmax probability over the whole vocabulary. Every chain below keeps the
- * argmax among its survivors (or is made to), so each one's ratios can be anchored.
+ * Every node-llama-cpp sampler output is renormalised over the survivors of its chain. The addon
+ * computes those probabilities as expf(logit − max) summed in float32 in descending order. A
+ * token below 2^-25 of the most probable one adds less than half an ulp to a float32 sum that
+ * starts at 1, so it cannot change it: the survivors of min-p 2^-25 (the "head") get probabilities
+ * bit-identical to the full distribution's. The head pass sorts only the head (8–15 % of a 32k
+ * vocabulary on the bench pair) and is every exact measurement's first pass.
  *
- * A request for a model's own view adds "top": its top (k + 1) tokens, and, only when the last of
- * those is still a candidate, "min-p": llama.cpp's min-p sampler keeps exactly
- * {v : p(v) ≥ minP · max p} — AAD's candidate set for minP = alpha. A request to score given
- * tokens (the reference model at the other model's candidates) adds "within": temperature 1 over
- * exactly those tokens plus the anchor, every other token masked.
+ * Tokens outside the head are reached through ratios, which renormalising keeps: for a
+ * distribution q over a survivor set T, log p(v) − log p(w) = log q(v) − log q(w) for v, w in T.
+ * So one token with a known true probability — the anchor, the argmax from the head — fixes every
+ * other token of T: log p(v) = log p(anchor) + log q(v) − log q(anchor).
+ *
+ * A request for a model's own view needs its top (k + 1) tokens and {v : p(v) ≥ minP · max p}
+ * (AAD's candidate set for minP = alpha): both are in the head unless k + 1 exceeds it or minP is
+ * below 2^-25, when a "top" or "min-p" pass adds them. A request to score given tokens outside the
+ * head adds "within": temperature 1 over exactly those tokens plus the anchor, the rest masked.
+ *
+ * **Picks only.** A rule's pick never needs a normaliser: the argmax over V of
+ * log p_dpo − log p_sft (and greedy, EFT, a softmax sample) does not move when a model's
+ * log-probabilities shift by a constant. A `picksOnly` request returns log q over one chain's
+ * survivors — min-p for a view, "within" for scored tokens — with no head pass: about the cost
+ * of one greedy sampling. Those numbers are exact up to a per-position constant (`exact: false`)
+ * and must not be reported as log-probabilities.
  *
  * Anything unexpected (the anchor missing from a chain's survivors, probabilities that sum past
  * 1) falls back to the full distribution, which is exact by construction.
@@ -42,6 +52,11 @@ export interface StepRequest {
    * the least probable of them, so that it stays a prefix of the ranking (ranks stay exact).
    */
   readonly score?: readonly number[];
+  /**
+   * Only what a pick needs: log-probabilities up to a per-position constant (see the module
+   * comment), from one native pass. A view then holds exactly the min-p set (`topK` is ignored).
+   */
+  readonly picksOnly?: boolean;
 }
 
 export interface StepLogprobs extends TokenLogprobs {
@@ -53,17 +68,16 @@ export interface StepLogprobs extends TokenLogprobs {
   readonly nativeCalls: number;
   /** The step fell back to the full distribution (requested, or a check failed). */
   readonly full: boolean;
+  /** False for a picks-only measurement: the log-probabilities are shifted by an unknown constant. */
+  readonly exact: boolean;
 }
 
 export interface StepLogprobsOptions {
   readonly vocabSize: number;
-  /**
-   * Let llama.cpp's XTC sampler sort the array before the anchor's confidence is computed: the
-   * same order and the same sums as the addon's own sort, but faster at large vocabularies.
-   */
-  readonly presortAnchor: boolean;
 }
 
+/** The head pass's min-p: every token that can change the addon's float32 normaliser survives it. */
+export const HEAD_MIN_P = 2 ** -25;
 /** A min-p threshold is loosened by this factor so float32 rounding can never drop a candidate. */
 const THRESHOLD_SLACK = Math.exp(-1e-4);
 /** Above this share of the vocabulary, "within" costs as much as the full distribution. */
@@ -99,6 +113,7 @@ export class PositionLogprobs {
 
   async measure(request: StepRequest): Promise<StepLogprobs> {
     if (this.#full !== undefined) return this.#full;
+    if (request.picksOnly === true) return this.#measurePicks(request);
     const { view } = request;
     const score = request.score ?? [];
     if ((view !== undefined && !(view.minP > 0)) || score.length > WITHIN_LIMIT_SHARE * this.#options.vocabSize) return this.#fullDistribution();
@@ -107,11 +122,13 @@ export class PositionLogprobs {
 
     if (view !== undefined) {
       const fetched = Math.max(1, Math.floor(view.topK)) + 1;
-      const top = await this.#sample({ kind: "top", topK: fetched, minP: 0 });
-      if (!known.addAnchored(top)) return this.#fullDistribution();
-      const tokens = top.survivors!.tokens;
-      // The candidate set reaches past the fetched tokens only if the last of them is a candidate.
-      if (tokens.length === fetched && known.get(tokens[fetched - 1]!)! >= known.anchorLogprob + Math.log(view.minP * THRESHOLD_SLACK)) {
+      // The head is a prefix of the ranking down to HEAD_MIN_P: it holds the view unless the view
+      // reaches further (more top tokens than the head has, or a smaller minP).
+      if (known.headSize < fetched) {
+        const top = await this.#sample({ kind: "top", topK: fetched, minP: 0 });
+        if (!known.addAnchored(top)) return this.#fullDistribution();
+      }
+      if (view.minP < HEAD_MIN_P) {
         if (!known.addAnchored(await this.#sample({ kind: "top", topK: 0, minP: view.minP * THRESHOLD_SLACK }))) return this.#fullDistribution();
       }
       this.#prefix = true;
@@ -135,14 +152,13 @@ export class PositionLogprobs {
     }
 
     if (!known.plausible()) return this.#fullDistribution();
-    return { ...known.toArrays(), prefix: this.#prefix, nativeCalls: this.#calls, full: false };
+    return { ...known.toArrays(), prefix: this.#prefix, nativeCalls: this.#calls, full: false, exact: true };
   }
 
   /**
-   * Starts the anchor (the one full-vocabulary pass every measurement needs) before the request is
-   * known, so that it runs while the caller waits for that request — the SFT model's anchor then
-   * overlaps the DPO model's sampling instead of following it. Never rejects; `measure` reports
-   * any failure.
+   * Starts the head pass (every exact measurement's first) before the request is known, so that
+   * it runs while the caller waits for that request — the SFT model's head then overlaps the DPO
+   * model's sampling instead of following it. Never rejects; `measure` reports any failure.
    */
   prime(): void {
     if (this.#full === undefined) this.#anchor().catch(() => undefined);
@@ -153,25 +169,37 @@ export class PositionLogprobs {
     await this.#anchoring?.catch(() => undefined);
   }
 
+  /** One pass, no normaliser: the min-p set for a view, exactly the given tokens for a score. */
+  async #measurePicks(request: StepRequest): Promise<StepLogprobs> {
+    const { view } = request;
+    if (view !== undefined && request.score !== undefined) throw new RangeError("a picks-only request measures a view or scores tokens, not both");
+    if (view === undefined && request.score === undefined) throw new RangeError("a picks-only request needs a view or tokens to score");
+    if (view !== undefined && !(view.minP > 0)) return this.#fullDistribution();
+    const tokens = view === undefined ? [...new Set(request.score)] : [];
+    if (tokens.length > WITHIN_LIMIT_SHARE * this.#options.vocabSize) return this.#fullDistribution();
+    const sample = await this.#sample(view === undefined ? { kind: "within", tokens } : { kind: "top", topK: 0, minP: Math.min(1, view.minP) * THRESHOLD_SLACK });
+    const survivors = sample.survivors;
+    if (survivors === undefined || survivors.tokens.length === 0) return this.#fullDistribution();
+    const logprobs = new Float64Array(survivors.tokens.length);
+    for (let i = 0; i < logprobs.length; i++) logprobs[i] = Math.log(survivors.probs[i]!);
+    return { tokens: survivors.tokens, logprobs, prefix: view !== undefined, nativeCalls: this.#calls, full: false, exact: false };
+  }
+
   async #sample(chain: NativeChain): Promise<NativeSample> {
     this.#calls++;
     return this.#sampleAt(chain);
   }
 
   #anchor(): Promise<KnownLogprobs | undefined> {
-    this.#anchoring ??= this.#findAnchor();
+    this.#anchoring ??= this.#findHead();
     return this.#anchoring;
   }
 
-  async #findAnchor(): Promise<KnownLogprobs | undefined> {
-    const presort = this.#options.presortAnchor;
-    let anchor = await this.#sample({ kind: "argmax", presort });
-    // XTC (the presort) would remove the top token only if two tokens both had p ≥ 0.5, i.e. tied
-    // at exactly 0.5 with nothing else left; the argmax it then reports has confidence ≈ 1. So a
-    // near-certain presorted anchor is confirmed with the plain chain.
-    if (presort && (anchor.confidence ?? 0) >= 1 - 1e-6) anchor = await this.#sample({ kind: "argmax", presort: false });
-    if (anchor.token === null || anchor.confidence === undefined || !(anchor.confidence > 0)) return undefined;
-    return new KnownLogprobs(anchor.token, Math.log(anchor.confidence));
+  async #findHead(): Promise<KnownLogprobs | undefined> {
+    const head = await this.#sample({ kind: "top", topK: 0, minP: HEAD_MIN_P });
+    const survivors = head.survivors;
+    if (survivors === undefined || survivors.tokens.length === 0 || !(survivors.probs[0]! > 0)) return undefined;
+    return KnownLogprobs.fromHead(survivors);
   }
 
   async #fullDistribution(): Promise<StepLogprobs> {
@@ -195,18 +223,25 @@ export async function fullDistribution(sampleAt: SampleAt, callsSoFar = 0): Prom
   const logprobs = new Float64Array(size).fill(-Infinity);
   for (let t = 0; t < size; t++) tokens[t] = t;
   for (let i = 0; i < size; i++) logprobs[survivors!.tokens[i]!] = Math.log(survivors!.probs[i]!);
-  return { tokens, logprobs, prefix: true, nativeCalls: callsSoFar + 1, full: true };
+  return { tokens, logprobs, prefix: true, nativeCalls: callsSoFar + 1, full: true, exact: true };
 }
 
-/** Log-probabilities found so far, each anchored to the argmax's true probability. */
+/** Log-probabilities found so far: the head's as they are, the rest anchored to the argmax's. */
 class KnownLogprobs {
   readonly #values = new Map<number, number>();
 
-  constructor(
+  private constructor(
     readonly anchor: number,
     readonly anchorLogprob: number,
-  ) {
-    this.#values.set(anchor, anchorLogprob);
+    /** How many of the most probable tokens the head holds. */
+    readonly headSize: number,
+  ) {}
+
+  /** The head pass's survivors, most probable first, with the full distribution's probabilities. */
+  static fromHead(head: { readonly tokens: Int32Array; readonly probs: Float64Array }): KnownLogprobs {
+    const known = new KnownLogprobs(head.tokens[0]!, Math.log(head.probs[0]!), head.tokens.length);
+    for (let i = 0; i < head.tokens.length; i++) known.#values.set(head.tokens[i]!, Math.log(head.probs[i]!));
+    return known;
   }
 
   has(token: number): boolean {
