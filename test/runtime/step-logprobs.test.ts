@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import type { Token } from "node-llama-cpp";
 import { candidateSet, DEFAULT_ALPHA, topTokens } from "../../server/src/decoding/index.ts";
 import { formatExample, heldoutPrompts } from "../../server/src/forge/world.ts";
-import { ModelPair } from "../../server/src/runtime/index.ts";
+import { ModelPair, type StepLogprobs } from "../../server/src/runtime/index.ts";
 import { prerequisite } from "../ci.ts";
 import { benchPair, builtInPair, disposeTestLlama, maxLogprobError, measureAlong, testLlama } from "./support.ts";
 
@@ -74,6 +74,22 @@ describe("built-in pair", () => {
     assert.ok(eosCandidates > 0, "some measured position has EOS in the DPO candidate set");
   });
 
+  test("picks only: the candidate set and its log-probabilities up to one constant per position, in one pass per model", async (t) => {
+    let worst = 0;
+    let multi = 0;
+    let positions = 0;
+    for (const prompt of heldoutPrompts().slice(12, 20)) {
+      const tokens = await answeredPrompt(pair, formatExample(prompt.text));
+      const found = await picksOnlyAgainstFull(pair, tokens, Math.min(tokens.length - 1, 48));
+      worst = Math.max(worst, found.worst);
+      multi += found.multi;
+      positions += found.positions;
+    }
+    t.diagnostic(`${positions} positions (${multi} with several candidates), max deviation from a per-position shift ${worst.toExponential(2)}`);
+    assert.ok(multi > 0);
+    assert.ok(worst <= TOLERANCE, `deviation ${worst}`);
+  });
+
   test("per step on the built-in pair: the shortcut's cost beside the full distribution's", async (t) => {
     t.diagnostic((await stepCosts(pair, formatExample(heldoutPrompts()[0]!.text))).summary);
   });
@@ -122,6 +138,15 @@ describe("32k bench pair", () => {
     }
     t.diagnostic(`${dpoSteps.length} positions × 2 models, max |Δ log p| = ${worst.toExponential(2)}`);
     assert.ok(worst <= TOLERANCE, `max |Δ log p| ${worst} > ${TOLERANCE}`);
+  });
+
+  test("picks only at 32k tokens: the candidate set and its log-probabilities up to one constant per position", { skip }, async (t) => {
+    const model = pair.model;
+    const tokens = [model.tokens.bos!, ...model.tokenize("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore")];
+    const found = await picksOnlyAgainstFull(pair, tokens, Math.min(24, tokens.length - 1));
+    t.diagnostic(`${found.positions} positions (${found.multi} with several candidates), max deviation from a per-position shift ${found.worst.toExponential(2)}`);
+    assert.ok(found.multi > 0);
+    assert.ok(found.worst <= TOLERANCE, `deviation ${found.worst}`);
   });
 
   test("per step, the shortcut costs a fraction of the full distribution at 32k tokens", { skip }, async (t) => {
@@ -174,4 +199,38 @@ async function stepCosts(pair: ModelPair, text: string): Promise<{ dpoView: numb
 
 function sortedIds(tokens: ArrayLike<number>): number[] {
   return Array.from(tokens).sort((a, b) => a - b);
+}
+
+/**
+ * Picks-only measurements against the full distribution at the positions of `tokens`: the DPO
+ * view must hold exactly the candidate set, the SFT "within" exactly the candidates, and each
+ * must equal the full log-probabilities up to one constant per position. Returns the worst
+ * deviation from that constant and the positions with more than one candidate.
+ */
+async function picksOnlyAgainstFull(pair: ModelPair, tokens: readonly number[], measured: number): Promise<{ worst: number; multi: number; positions: number }> {
+  const dpoSteps = await measureAlong(pair.lane("dpo"), tokens, measured, () => [{ view: { minP: DEFAULT_ALPHA, topK: 1 }, picksOnly: true }]);
+  const sets = dpoSteps.map(({ full }) => Array.from(candidateSet(full, DEFAULT_ALPHA).tokens));
+  const sftSteps = await measureAlong(pair.lane("sft"), tokens, measured, (i) => [{ score: sets[i]!, picksOnly: true }]);
+  let worst = 0;
+  let multi = 0;
+  for (const [i, { shortcut, full }] of dpoSteps.entries()) {
+    const view = shortcut[0]!;
+    assert.equal(view.exact, false);
+    assert.equal(view.nativeCalls, 1, "one native pass");
+    assert.deepEqual(sortedIds(candidateSet(view, DEFAULT_ALPHA).tokens), sortedIds(sets[i]!));
+    worst = Math.max(worst, shiftDeviation(view, full));
+    const sft = sftSteps[i]!.shortcut[0]!;
+    assert.deepEqual(sortedIds(sft.tokens), sortedIds(sets[i]!), "the SFT pass holds exactly the candidates");
+    worst = Math.max(worst, shiftDeviation(sft, sftSteps[i]!.full));
+    if (sets[i]!.length > 1) multi++;
+  }
+  return { worst, multi, positions: dpoSteps.length };
+}
+
+/** max |(shortcut − full) − c| over the shortcut's tokens, c the shift at its first token. */
+function shiftDeviation(shortcut: StepLogprobs, full: StepLogprobs): number {
+  const shift = shortcut.logprobs[0]! - full.logprobs[shortcut.tokens[0]!]!;
+  let worst = 0;
+  for (let i = 0; i < shortcut.tokens.length; i++) worst = Math.max(worst, Math.abs(shortcut.logprobs[i]! - full.logprobs[shortcut.tokens[i]!]! - shift));
+  return worst;
 }
