@@ -49,6 +49,35 @@ async function streamAll(view: ViewPage, chunk = 5): Promise<void> {
   await view.post({ type: "done", stats: aad.stats, oracleReward: aad.oracleReward });
 }
 
+type ViolationLog = Window & { violations?: string[] };
+
+/**
+ * Records the page's Content-Security-Policy violations (their effective directives) from now on.
+ * `settled()` returns those reported so far without waiting on a clock: it provokes one more
+ * violation, an image from a host the policy does not name, and waits for its report; the page
+ * reports violations in the order they happen, so every earlier one has been reported by then.
+ */
+async function recordViolations(page: Page): Promise<{ settled(): Promise<string[]> }> {
+  await page.evaluate(() => {
+    const log: string[] = [];
+    (window as ViolationLog).violations = log;
+    document.addEventListener("securitypolicyviolation", (event) => log.push(event.blockedURI.includes("aad-sentinel.invalid") ? "sentinel" : event.effectiveDirective));
+  });
+  let sentinels = 0;
+  return {
+    settled: async () => {
+      sentinels++;
+      await page.evaluate((n) => {
+        const image = new Image();
+        image.src = `https://aad-sentinel.invalid/${n}.png`;
+      }, sentinels);
+      await page.waitForFunction((n) => ((window as ViolationLog).violations ?? []).filter((v) => v === "sentinel").length >= n, sentinels);
+      const log = await page.evaluate(() => (window as ViolationLog).violations ?? []);
+      return log.filter((v) => v !== "sentinel");
+    },
+  };
+}
+
 async function detailField(page: Page, field: string): Promise<string> {
   return page.$eval(`#aad-detail dd[data-field="${field}"] .value`, (element) => element.textContent);
 }
@@ -217,6 +246,7 @@ void describe("the advantage view in Chromium", { skip }, () => {
 
   void it("renders hostile token text as text: no element, no script, no dialog", async () => {
     const view = await open();
+    const violations = await recordViolations(view.page);
     const hostile = [
       "<img src=x onerror=alert(1)>",
       "</script><script>alert(1)</script>",
@@ -235,7 +265,8 @@ void describe("the advantage view in Chromium", { skip }, () => {
     await view.post({ type: "tokens", entries });
     await view.post({ type: "error", message: "<script>alert(4)</script> daemon died" });
     for (let i = 0; i < hostile.length; i++) await view.page.hover(tokenSelector(i));
-    await view.page.waitForTimeout(100);
+    // Nothing of it even tried to load or run (the policy would have reported it).
+    assert.deepEqual(await violations.settled(), []);
 
     const page = view.page;
     assert.equal(await page.$eval('[data-column="response"] .tokens', (el) => el.textContent), hostile.join(""));
@@ -377,17 +408,11 @@ void describe("the advantage view in Chromium", { skip }, () => {
   void it("runs under its CSP: nonced script only, no inline script or style, no handler attributes", async () => {
     const view = await open();
     const { page } = view;
-    const violations: string[] = [];
-    await page.exposeFunction("reportViolation", (directive: string) => violations.push(directive));
-    await page.evaluate(() =>
-      document.addEventListener("securitypolicyviolation", (event) => {
-        (window as unknown as { reportViolation: (directive: string) => void }).reportViolation(event.effectiveDirective);
-      }),
-    );
+    const violations = await recordViolations(page);
     await streamAll(view);
     await page.hover(tokenSelector(3));
-    await page.waitForTimeout(100);
-    assert.equal(violations.length, 0, `rendering needs nothing the policy forbids, yet: ${violations.join(", ")}`);
+    const rendering = await violations.settled();
+    assert.equal(rendering.length, 0, `rendering needs nothing the policy forbids, yet: ${rendering.join(", ")}`);
 
     const policy = await page.$eval('meta[http-equiv="Content-Security-Policy"]', (el) => el.getAttribute("content"));
     assert.match(policy ?? "", new RegExp(`^default-src 'none'; script-src 'nonce-${server.nonce}'; style-src ${new URL(server.url).origin} 'nonce-${server.nonce}';`));
@@ -400,10 +425,10 @@ void describe("the advantage view in Chromium", { skip }, () => {
       document.body.append(script);
       document.body.querySelector("h1")?.setAttribute("style", "color: red");
     });
-    await page.waitForTimeout(100);
+    const injected = await violations.settled();
     assert.equal(await page.evaluate(() => (window as unknown as { pwned?: boolean }).pwned), undefined);
-    assert.ok(violations.includes("script-src-elem"), `violations: ${violations.join(", ")}`);
-    assert.ok(violations.includes("style-src-attr"), `violations: ${violations.join(", ")}`);
+    assert.ok(injected.includes("script-src-elem"), `violations: ${injected.join(", ")}`);
+    assert.ok(injected.includes("style-src-attr"), `violations: ${injected.join(", ")}`);
   });
 
   void it("exports the trace as JSON that round-trips, to the host and the clipboard", async () => {
