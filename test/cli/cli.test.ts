@@ -40,6 +40,23 @@ describe("aad", () => {
     assert.equal((JSON.parse(a.stdout) as JsonTrace).text, (JSON.parse(b.stdout) as JsonTrace).text);
   });
 
+  test("plain output decodes for the picks only, and prints the text --json and --trace exact give", () => {
+    const prompt = "How do I reverse a list in Python?";
+    const plain = aad(["generate", prompt, "--max-tokens", "32"]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stderr, /implicit reward not measured/);
+    const json = aad(["generate", prompt, "--max-tokens", "32", "--json"]);
+    const exact = JSON.parse(json.stdout) as JsonTrace & { trace: string };
+    assert.equal(exact.trace, "exact");
+    assert.equal(plain.stdout, exact.text);
+    const picks = JSON.parse(aad(["generate", prompt, "--max-tokens", "32", "--json", "--trace", "picks"]).stdout) as JsonTrace & { trace: string };
+    assert.equal(picks.trace, "picks");
+    assert.equal(picks.text, exact.text);
+    assert.ok(picks.tokens.every((t) => t.logprobDpo === null && t.top.length === 0));
+    const forced = aad(["generate", prompt, "--max-tokens", "32", "--trace", "exact"]);
+    assert.match(forced.stderr, /implicit reward -?\d/);
+  });
+
   test("score gives the teacher-forced trace of an existing response", () => {
     const { status, stdout, stderr } = aad(["score", "How do I sort a list in Python?", "--response", "You can use sorted(xs).", "--json"]);
     assert.equal(status, 0, stderr);

@@ -185,7 +185,7 @@ export function buildProgram(): Command {
           ...(flags.stop ? { stop: flags.stop } : {}),
           ...(flags.json ? {} : { onToken: (entry) => process.stdout.write(color ? renderTrace([entry], { color }) : entry.piece) }),
         });
-        if (flags.json) process.stdout.write(jsonResult(result) + "\n");
+        if (flags.json) process.stdout.write(jsonResult(result, { trace: result.runtime.trace }) + "\n");
         else process.stderr.write(`\n${formatStats(result.stats)}\n`);
       });
     },
