@@ -443,3 +443,23 @@ function mergeLora(base: readonly GgufTensor[], lora: readonly LoraTensorPair[])
     return { ...tensor, data: w };
   });
 }
+
+export type MalformedVariant = "duplicate-token" | "no-feed-forward-length";
+
+/**
+ * A model of the family (random weights, no scripts) with one defect that makes llama.cpp abort
+ * the process: two tokens with the same string (GGML_ASSERT in the vocabulary loader), or no
+ * `<arch>.feed_forward_length` (GGML_ASSERT on a tensor dimension). For the tests that check such
+ * files are refused before llama.cpp sees them. Needs the extracted llama.cpp files (writeFixtures).
+ */
+export async function writeMalformedModel(family: FixtureFamily, variant: MalformedVariant, path: string, root = FIXTURES_DIR): Promise<void> {
+  const { title, tokenizer, dims } = await familyTokenizer(family, llamaCppFilesDir(root));
+  const tokens = [...tokenizer.tokens];
+  // An ordinary token given the string of the one before it.
+  if (variant === "duplicate-token") tokens[1000] = tokens[999]!;
+  const feedForwardKey = `${dims.arch}.feed_forward_length`;
+  const metadata = [...architectureMetadata(dims, tokens.length, `${title}, ${variant}`), ...tokenizerMetadata({ ...tokenizer, tokens })]
+    .filter(([key]) => variant !== "no-feed-forward-length" || key !== feedForwardKey);
+  const tensors = randomModel(dims, tokens.length, [], createRng(`aad-fixture/${family}/${variant}`));
+  writeFileSync(path, writeGguf(metadata, tensors));
+}

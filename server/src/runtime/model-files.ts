@@ -2,10 +2,11 @@
  * Validate a user's GGUF model and LoRA adapter files before llama.cpp sees them.
  *
  * llama.cpp refuses most broken files with an error, but some it cannot survive: a "llama" file
- * without `llama.feed_forward_length` or `llama.attention.head_count` hits a GGML_ASSERT and the
- * whole process dies with SIGABRT. node-llama-cpp's header reader has its own weak spot: it
- * trusts the counts in the header, so a corrupt header claiming 2^60 key/value pairs makes it
- * read zero-filled "entries" past the end of the file, growing its buffer, forever.
+ * without `llama.feed_forward_length` or `llama.attention.head_count`, or a vocabulary in which a
+ * token string appears twice, hits a GGML_ASSERT and the whole process dies with SIGABRT.
+ * node-llama-cpp's header reader has its own weak spot: it trusts the counts in the header, so a
+ * corrupt header claiming 2^60 key/value pairs makes it read zero-filled "entries" past the end
+ * of the file, growing its buffer, forever.
  *
  * So a file goes through three layers, each reading only the header, never the tensor data:
  * 1. a bounded scan of the GGUF structure in this file — every count and length is checked
@@ -42,6 +43,8 @@ export type ModelFileKind = "model" | "lora";
 export interface ModelVocabulary {
   /** `tokenizer.ggml.model`, e.g. "llama" (SentencePiece) or "gpt2" (BPE). */
   tokenizerModel: string;
+  /** `tokenizer.ggml.pre`, the pre-tokenizer of a BPE vocabulary ("llama-bpe", "qwen2", …), when the file has it. */
+  pre?: string;
   tokens: readonly string[];
   /** `tokenizer.ggml.token_type`, when the file has it. */
   tokenTypes: readonly number[] | undefined;
@@ -484,6 +487,16 @@ function summariseModel(base: FileSummaryBase, metadata: MetadataObject): ModelS
   if (tokenizerModel === undefined || !Array.isArray(tokens) || tokens.length === 0 || !tokens.every((token) => typeof token === "string")) {
     throw invalid(path, `${path} has no tokenizer (tokenizer.ggml.model and tokenizer.ggml.tokens): llama.cpp cannot turn text into tokens for it. Use a GGUF converted with its tokenizer.`);
   }
+  // llama.cpp maps each token string to its id and asserts that no string appears twice
+  // (GGML_ASSERT(id_to_token.size() == token_to_id.size()), which aborts the process).
+  const firstId = new Map<string, number>();
+  for (let id = 0; id < tokens.length; id++) {
+    const earlier = firstId.get(tokens[id] as string);
+    if (earlier !== undefined) {
+      throw invalid(path, `${path}: tokens ${earlier} and ${id} are both ${JSON.stringify(tokens[id])}; llama.cpp aborts the process on a vocabulary with a duplicate token. The file is damaged or was converted wrongly; convert it again.`);
+    }
+    firstId.set(tokens[id] as string, id);
+  }
   const tokenTypes = metadataValue(metadata, "tokenizer.ggml.token_type");
   if (tokenTypes !== undefined && (!Array.isArray(tokenTypes) || tokenTypes.length !== tokens.length || !tokenTypes.every((t) => typeof t === "number"))) {
     throw invalid(path, `${path}: tokenizer.ggml.token_type does not have one number per token; the file is damaged.`);
@@ -493,8 +506,10 @@ function summariseModel(base: FileSummaryBase, metadata: MetadataObject): ModelS
     if (id !== undefined && (id < 0 || id >= tokens.length)) throw invalid(path, `${path}: ${key} is ${id}, outside the ${tokens.length}-token vocabulary; the file is damaged.`);
     return id;
   };
+  const pre = metadataString(metadata, "tokenizer.ggml.pre");
   const vocabulary: ModelVocabulary = {
     tokenizerModel,
+    ...(pre === undefined ? {} : { pre }),
     tokens,
     tokenTypes,
     bos: tokenId("tokenizer.ggml.bos_token_id"),

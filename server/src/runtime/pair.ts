@@ -9,10 +9,11 @@
  * the whole process inside llama.cpp), and the vocabularies are compared token by token.
  */
 import { availableParallelism } from "node:os";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel, type LlamaOptions } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel, type LlamaOptions, type Token } from "node-llama-cpp";
 import { compareVocabularies, inspectModelFile, ModelFileError, type LoraAdapterSummary, type ModelSummary } from "./model-files.ts";
 import { ModelRuntimeError, runtimeErrorFrom } from "./errors.ts";
 import { ModelLane } from "./lane.ts";
+import { TokenText } from "./token-text.ts";
 
 export type ModelPairFiles =
   | { readonly sft: string; readonly dpo: string }
@@ -91,6 +92,13 @@ interface LoadedSide {
 
 export class ModelPair {
   readonly info: ModelPairInfo;
+  /** Each token's exact bytes and piece, from the vocabulary in the SFT file (token-text.ts). */
+  readonly tokenText: TokenText;
+  /**
+   * The end-of-generation tokens, ascending: llama.cpp's set for the vocabulary (for Llama 3.1
+   * <|end_of_text|>, <|eom_id|> and <|eot_id|>), not just tokenizer.ggml.eos_token_id.
+   */
+  readonly eogTokens: readonly number[];
   readonly #sides: { readonly dpo: LoadedSide; readonly sft: LoadedSide; readonly reference?: LoadedSide };
   readonly #llama: Llama;
   readonly #ownsLlama: boolean;
@@ -101,12 +109,19 @@ export class ModelPair {
 
   private constructor(
     info: ModelPairInfo,
+    vocabulary: ModelSummary["vocabulary"],
     sides: { readonly dpo: LoadedSide; readonly sft: LoadedSide; readonly reference?: LoadedSide },
     llama: Llama,
     ownsLlama: boolean,
     models: readonly LlamaModel[],
   ) {
     this.info = info;
+    const model = sides.sft.model;
+    const eog: number[] = [];
+    for (let token = 0; token < vocabulary.tokens.length; token++) if (model.isEogToken(token as Token)) eog.push(token);
+    this.eogTokens = eog;
+    const eogSet = new Set(eog);
+    this.tokenText = new TokenText(vocabulary, (token) => eogSet.has(token));
     this.#sides = sides;
     this.#llama = llama;
     this.#ownsLlama = ownsLlama;
@@ -154,7 +169,7 @@ export class ModelPair {
         parameters: summaries.sft.parameterCount,
         memory: { models: modelBytes, contexts: contextBytes, total: modelBytes + contextBytes },
       };
-      return new ModelPair(info, { dpo, sft, ...(reference === undefined ? {} : { reference }) }, loader.llama, loader.ownsLlama, loader.models);
+      return new ModelPair(info, vocabulary, { dpo, sft, ...(reference === undefined ? {} : { reference }) }, loader.llama, loader.ownsLlama, loader.models);
     } catch (error) {
       await loader.abort();
       throw error;

@@ -1,19 +1,26 @@
 /**
  * From a request's prompt to the tokens the models continue.
  *
- * Chat mode uses the chat format node-llama-cpp resolves for the model (`resolveChatWrapper`).
- * When that is the model's own Jinja template from its GGUF metadata, the template is rendered as
+ * Chat mode renders the chat template stored in the model's GGUF (`tokenizer.chat_template`) as
  * Hugging Face renders it — messages, `add_generation_prompt`, `bos_token`, `eos_token` — with the
- * Jinja engine node-llama-cpp itself uses, and the text is tokenized in one piece. (node-llama-cpp's
- * JinjaTemplateChatWrapper instead derives the generation prefix from a rendered assistant message
- * and tokenizes each message separately, which for the built-in pair's template gives `…\nA: `
- * with a stray space token instead of the `…\nA:` the models were trained on.) Other wrappers
- * (the model declares no template, or a known family's) produce their own context text.
+ * Jinja engine node-llama-cpp itself uses, and tokenizes the text ONCE, special tokens parsed. BOS
+ * is added when the model asks for it and the template did not write it (as llama.cpp's server
+ * does). That is the model's own prompt: node-llama-cpp's automatic chat wrappers are not, for
+ * the families they recognise (for a Llama 3.1 template its "Llama 3.1" wrapper inserts today's
+ * date and a tool-instructions block: 108 prompt ids where the template gives 91, and a prompt
+ * that changes from day to day), and its JinjaTemplateChatWrapper tokenizes message by message
+ * (Tulu 3: 76 ids against 74; the built-in pair: a stray space token after "A:").
+ * node-llama-cpp's wrappers remain the fallback for a model without a template, or with one
+ * this engine cannot render.
  *
- * Raw mode continues the prompt text as it is. Both add BOS when the model asks for it.
+ * Raw mode continues the prompt text as it is.
+ *
+ * Text is Unicode-normalised the way the model's Hugging Face tokenizer does before it is
+ * tokenized: NFC for Qwen2/2.5/3 vocabularies (llama.cpp applies no normaliser; without NFC 108
+ * of 1,158 test texts tokenized differently from Hugging Face).
  */
 import { Template } from "@huggingface/jinja";
-import { JinjaTemplateChatWrapper, resolveChatWrapper, type ChatHistoryItem, type LlamaModel } from "node-llama-cpp";
+import { resolveChatWrapper, type ChatHistoryItem, type LlamaModel } from "node-llama-cpp";
 import { ModelRuntimeError } from "./errors.ts";
 
 export interface ChatMessage {
@@ -34,7 +41,7 @@ export interface FormattedPrompt {
   readonly tokens: readonly number[];
   /** The prompt as text (special tokens as their text), for display. */
   readonly text: string;
-  /** "raw", "jinja" (the model's own template) or the node-llama-cpp chat wrapper's name. */
+  /** "raw", "jinja" (the model's own template, rendered here) or the fallback node-llama-cpp chat wrapper's name. */
   readonly format: string;
 }
 
@@ -45,16 +52,19 @@ export function formatPrompt(model: LlamaModel, input: PromptInput): FormattedPr
   }
   if (input.raw === true) {
     if (input.prompt === undefined) throw new ModelRuntimeError("UnsupportedRequest", "Raw mode continues a text: give `prompt`, not `messages`.");
-    return { tokens: withBos(model, model.tokenize(input.prompt, false)), text: input.prompt, format: "raw" };
+    const text = normalizeText(model, input.prompt);
+    return { tokens: withBos(model, model.tokenize(text, false)), text, format: "raw" };
   }
 
+  const template = chatTemplate(model);
+  const rendered = template === undefined ? undefined : renderTemplate(template, model, messages);
+  if (rendered !== undefined) {
+    const text = normalizeText(model, rendered);
+    return { tokens: withBos(model, model.tokenize(text, true)), text, format: "jinja" };
+  }
+
+  // No template, or one this engine cannot render: node-llama-cpp's own chat format.
   const wrapper = resolveChatWrapper(model);
-  if (wrapper instanceof JinjaTemplateChatWrapper) {
-    const text = renderTemplate(wrapper.template, model, messages);
-    // A template this engine cannot render is left to node-llama-cpp's own rendering below.
-    if (text !== undefined) return { tokens: withBos(model, model.tokenize(text, true)), text, format: "jinja" };
-  }
-
   const chatHistory: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
     if (message.role === "system") return { type: "system", text: message.content };
     if (message.role === "user") return { type: "user", text: message.content };
@@ -63,6 +73,27 @@ export function formatPrompt(model: LlamaModel, input: PromptInput): FormattedPr
   chatHistory.push({ type: "model", response: [] });
   const { contextText } = wrapper.generateContextState({ chatHistory });
   return { tokens: contextText.tokenize(model.tokenizer), text: contextText.toString(), format: wrapper.wrapperName };
+}
+
+/** Pre-tokenizers (`tokenizer.ggml.pre`) whose Hugging Face tokenizer applies the NFC normaliser. */
+const NFC_PRE_TOKENIZERS: ReadonlySet<string> = new Set(["qwen2"]);
+
+/** The text as the model's Hugging Face tokenizer would normalise it before tokenizing (NFC for Qwen). */
+export function normalizeText(model: LlamaModel, text: string): string {
+  const pre = ggmlTokenizerKey(model, "pre");
+  return typeof pre === "string" && NFC_PRE_TOKENIZERS.has(pre) ? text.normalize("NFC") : text;
+}
+
+/** The chat template in the model's GGUF, if it has one. */
+export function chatTemplate(model: LlamaModel): string | undefined {
+  const tokenizer = (model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } }).tokenizer;
+  const template = tokenizer?.chat_template;
+  return typeof template === "string" && template.length > 0 ? template : undefined;
+}
+
+function ggmlTokenizerKey(model: LlamaModel, key: string): unknown {
+  const tokenizer = (model.fileInfo.metadata as { tokenizer?: { ggml?: Record<string, unknown> } }).tokenizer;
+  return tokenizer?.ggml?.[key];
 }
 
 /** The template rendered as Hugging Face renders chat templates, or undefined if it cannot be. */
