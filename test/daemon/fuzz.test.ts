@@ -158,7 +158,10 @@ const decodingFields = {
 };
 const decodingParams = fc.record(decodingFields, { requiredKeys: ["prompt"] });
 /** aad/compare runs several methods on the default schedule: it takes no "method" and no "schedule". */
-const compareFields: Record<string, fc.Arbitrary<unknown>> = Object.fromEntries(Object.entries(decodingFields).filter(([key]) => key !== "method" && key !== "schedule"));
+function without<T extends object, K extends keyof T>(object: T, ...keys: K[]): Omit<T, K> {
+  return Object.fromEntries(Object.entries(object).filter(([key]) => !(keys as (string | number | symbol)[]).includes(key))) as Omit<T, K>;
+}
+const compareFields = without(decodingFields, "method", "schedule");
 const position = fc.record({ line: some(fc.nat(4), [-1, 1.5]), character: some(fc.nat(40), [-1, "0"]) });
 const documentText = fc.constantFrom("# How do I reverse a list in Python?\nxs = [1, 2, 3]\nys = ", "Q: What is a tuple?\nA:", "", "def f(x):\n    return x\n\nprint(f(1))\n");
 
