@@ -10,7 +10,8 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
-import { createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
+import { CancellationTokenSource, createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
+import * as aad from "../../server/src/protocol/protocol.ts";
 import type { ErrorData } from "../../server/src/protocol/protocol.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -202,4 +203,52 @@ export async function rssOf(pid: number): Promise<number> {
   const { readFile } = await import("node:fs/promises");
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) * 1024;
+}
+
+/** Asks aad/status until `predicate` holds (each answer is the daemon's state at that point of the stream). */
+export async function statusWhen(client: Client, predicate: (status: aad.StatusResult) => boolean, what: string): Promise<aad.StatusResult> {
+  return withTimeout(
+    (async () => {
+      for (;;) {
+        const status = await client.connection.sendRequest(aad.status);
+        if (predicate(status)) return status;
+      }
+    })(),
+    60_000,
+    what,
+  );
+}
+
+/**
+ * A generation that holds the pair until it is cancelled (load the pair with a context of 1024):
+ * at temperature 100 the next token is nearly uniform over the vocabulary, so EOS is rare, and the
+ * built-in pair runs this seed to its 900-token limit, several seconds of decoding
+ * (test/daemon/streaming.test.ts checks that it does).
+ */
+export const HOLD = { prompt: "How do I reverse a list in Python?", method: "sample", temperature: 100, seed: 7, maxTokens: 900 } as const;
+
+export interface Hold {
+  /** The generation's outcome (it rejects once cancelled). */
+  readonly result: Promise<aad.GenerateResult>;
+  /** Cancels it, and checks that it was still running (it answers Cancelled). */
+  cancel(): Promise<void>;
+}
+
+/** Starts HOLD on `client`; resolves once its first token has streamed, so it is running. */
+export async function holdPair(client: Client, token: string): Promise<Hold> {
+  const source = new CancellationTokenSource();
+  let started: () => void = () => undefined;
+  const streaming = new Promise<void>((resolve) => (started = resolve));
+  const subscription = client.connection.onProgress(aad.generateProgress, token, () => started());
+  const result = client.connection.sendRequest(aad.generate, { ...HOLD, partialResultToken: token }, source.token).finally(() => subscription.dispose());
+  result.catch(() => undefined);
+  await withTimeout(streaming, 30_000, "the holding generation");
+  return {
+    result,
+    cancel: async () => {
+      source.cancel();
+      // A hold that answers Cancelled was still running: it did not let go of the pair on its own.
+      assert.equal((await errorOf(result)).code, aad.ErrorCodes.Cancelled);
+    },
+  };
 }

@@ -13,7 +13,7 @@ import { CancellationTokenSource } from "vscode-jsonrpc/node";
 import { PAIRS_DEFAULTS, type PreferenceRow } from "../../server/src/pairs/generate-pairs.ts";
 import * as aad from "../../server/src/protocol/protocol.ts";
 import { prerequisite } from "../ci.ts";
-import { builtInPair, connectClient, errorOf, spawnDaemon, tempDir, withTimeout, type Client, type DaemonProcess } from "./harness.ts";
+import { builtInPair, connectClient, errorOf, holdPair, spawnDaemon, statusWhen, tempDir, withTimeout, type Client, type DaemonProcess } from "./harness.ts";
 
 const pair = builtInPair();
 const skip = prerequisite("the built-in model pair", pair === undefined ? "no built-in model pair (models/ or .cache/quick1)" : undefined);
@@ -43,42 +43,6 @@ async function removed(path: string): Promise<void> {
   } finally {
     watcher.close();
   }
-}
-
-/** Asks aad/status until `predicate` holds (each answer is the daemon's state at that point of the stream). */
-async function statusWhen(client: Client, predicate: (status: aad.StatusResult) => boolean, what: string): Promise<aad.StatusResult> {
-  return withTimeout(
-    (async () => {
-      for (;;) {
-        const status = await client.connection.sendRequest(aad.status);
-        if (predicate(status)) return status;
-      }
-    })(),
-    60_000,
-    what,
-  );
-}
-
-/** The generation that holds the pair until cancelled (see test/daemon/streaming.test.ts: this seed runs to its 900-token limit). */
-const HOLD = { prompt: QUESTIONS[0]!, method: "sample", temperature: 100, seed: 7, maxTokens: 900 } as const;
-
-/** Starts HOLD; resolves once its first token has streamed, so it is running. */
-async function hold(client: Client, token: string): Promise<{ cancel(): Promise<void> }> {
-  const source = new CancellationTokenSource();
-  let started: () => void = () => undefined;
-  const streaming = new Promise<void>((resolve) => (started = resolve));
-  const subscription = client.connection.onProgress(aad.generateProgress, token, () => started());
-  const result = client.connection.sendRequest(aad.generate, { ...HOLD, partialResultToken: token }, source.token);
-  result.catch(() => undefined);
-  await withTimeout(streaming, 30_000, "the holding generation");
-  return {
-    cancel: async () => {
-      source.cancel();
-      // A hold that answers Cancelled was still running: it did not let go of the pair on its own.
-      assert.equal((await errorOf(result)).code, aad.ErrorCodes.Cancelled);
-      subscription.dispose();
-    },
-  };
 }
 
 /** Sends aad/pairs with a work-done token and collects its progress values. */
@@ -231,7 +195,7 @@ void describe("aad/pairs through the daemon", { skip }, () => {
     });
     await withTimeout(reported, 60_000, "the first row");
     // A hold runs (interactive work goes before the job's next row), and the next row waits.
-    const holding = await hold(client, "hold-long");
+    const holding = await holdPair(client, "hold-long");
     const queued = await statusWhen(client, (s) => s.queue.running?.method === "aad/generate" && s.queue.depth === 1, "the next row to wait behind the hold");
     const doneThen = job.values.at(-1)!.counts.done;
     // An interactive request arrives after the row, and waits too.
@@ -290,7 +254,7 @@ void describe("aad/pairs through the daemon", { skip }, () => {
   });
 
   void test("a job cancelled while it waits in the queue answers Cancelled and touches nothing", async () => {
-    const holding = await hold(client, "hold-1");
+    const holding = await holdPair(client, "hold-1");
     const out = join(dir.path, "queued.jsonl");
     const cancel = new CancellationTokenSource();
     const { values, result } = runPairs(client, { promptsFile, out, ...SMALL }, "queued-1", { cancel });

@@ -31,6 +31,8 @@ export interface SessionHandle {
   readonly id: number;
   notify(method: string, params: unknown): void;
   close(): void;
+  /** Waits until every request the client sent has been answered and the answers written, then closes. */
+  closeWhenAnswered(): Promise<void>;
 }
 
 interface Job {
@@ -56,6 +58,11 @@ interface JobSpec {
 }
 
 const RATE_WINDOW_MS = 60_000;
+/**
+ * How long a shutdown waits for the requests in flight to be answered (the running job stops
+ * within a decoding step of its abort) before it closes the connections regardless.
+ */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export class Daemon {
   private engineValue: Engine | undefined;
@@ -68,6 +75,8 @@ export class Daemon {
   private tokensGenerated = 0;
   private readonly startedAt = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The running job's work, settled once the scheduler has been told it finished. */
+  private runningJob: Promise<void> = Promise.resolve();
   private closing = false;
   private nextSessionId = 1;
   /** Called as a shutdown begins, before the pair is freed: stop accepting new clients here. */
@@ -206,7 +215,7 @@ export class Daemon {
   private pump(): void {
     const ticket = this.scheduler.take(Date.now());
     if (ticket === undefined) return;
-    void ticket.payload.start().finally(() => {
+    this.runningJob = ticket.payload.start().finally(() => {
       this.scheduler.finish(ticket);
       this.pump();
     });
@@ -302,7 +311,10 @@ export class Daemon {
 
   // -------------------------------------------------------------------------------------------
 
-  /** Stops everything: queued jobs fail, the running one is aborted, clients are closed, the pair freed. */
+  /**
+   * Stops everything: queued jobs fail, the running one is aborted, every request is answered
+   * (ShuttingDown, for those that were waiting or running), clients are closed, the pair freed.
+   */
   async shutdown(code: number): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -312,7 +324,12 @@ export class Daemon {
     this.disarmIdleTimer();
     for (const ticket of this.scheduler.drain()) ticket.payload.fail(shuttingDown());
     this.scheduler.running?.payload.controller.abort(shuttingDown());
-    for (const session of [...this.sessions.values()]) session.close();
+    // Closing a connection at once would drop the answers still to be written, and a client would
+    // wait forever for them; freeing the pair under the running job would pull it from under a
+    // native decode. Both wait, a bounded while, for the requests to be answered.
+    const sessions = [...this.sessions.values()];
+    await withinGrace(Promise.all([this.runningJob, ...sessions.map((session) => session.closeWhenAnswered())]), SHUTDOWN_GRACE_MS, (pending) => this.log(`shutting down: requests still unanswered after ${pending} ms; closing their connections`));
+    for (const session of sessions) session.close();
     const engine = this.engineValue;
     this.engineValue = undefined;
     try {
@@ -321,6 +338,19 @@ export class Daemon {
       this.log(`disposing the pair failed: ${error instanceof Error ? error.message : String(error)}`);
     }
     this.onShutdown(code);
+  }
+}
+
+/** Waits for `promise`, or `ms` at most (then calls `late`). */
+async function withinGrace(promise: Promise<unknown>, ms: number, late: (ms: number) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), ms);
+  });
+  try {
+    if ((await Promise.race([promise.then(() => "settled" as const, () => "settled" as const), expired])) === "expired") late(ms);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -83,7 +83,11 @@ export async function serve(transport: TransportOptions, options: ServeOptions =
     // One bad request must not take down the daemon every client shares: log and keep serving.
     process.on("unhandledRejection", (reason) => log(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
     process.on("uncaughtException", (error) => log(`uncaught exception: ${error.stack ?? error.message}`));
-    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void daemon.shutdown(0));
+    // `on`, not `once`: signal-exit (installed by node-llama-cpp's proper-lockfile once a pair is
+    // loaded) re-raises a signal that finds no other listener, and a `once` listener is gone by
+    // the time it looks, so the process died of the signal before any request was answered.
+    // shutdown() runs once however many signals come.
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void daemon.shutdown(0));
   };
 
   if (transport.transport === "stdio") {

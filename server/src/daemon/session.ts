@@ -81,6 +81,10 @@ export class Session implements SessionHandle {
   private closed = false;
   /** Aborted when the session ends: long jobs (aad/pairs) stop with it. */
   private readonly closing = new AbortController();
+  /** Requests being worked on: a shutdown lets them be answered before it closes the connection. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Messages handed to the transport and not written yet. */
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(
     private readonly daemon: Daemon,
@@ -102,7 +106,7 @@ export class Session implements SessionHandle {
     // daemon's log is the right place for them.
     const log = (line: string): void => daemon.log(`client ${this.id}: ${line}`);
     const logger = { error: log, warn: log, info: () => undefined, log: () => undefined };
-    this.connection = createConnection(() => createProtocolConnection(transport.reader, transport.writer, logger), watchDog);
+    this.connection = createConnection(() => createProtocolConnection(transport.reader, this.trackWrites(transport.writer), logger), watchDog);
     this.register();
     this.documents.listen(this.connection);
     this.connection.onExit(() => undefined);
@@ -125,6 +129,45 @@ export class Session implements SessionHandle {
   close(): void {
     this.end();
     this.transport.close();
+  }
+
+  /**
+   * Closes once every request in flight has been answered and the answers written (a shutdown has
+   * already failed or aborted their jobs, so they settle within a decoding step).
+   */
+  async closeWhenAnswered(): Promise<void> {
+    while (this.inFlight.size > 0 && !this.closed) {
+      await Promise.allSettled([...this.inFlight]);
+      // The connection writes an answer once the work behind it settles: let it.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.allSettled([...this.writing]);
+    this.close();
+  }
+
+  /** Runs a request's work, tracked until it settles. */
+  private tracked<R>(work: Promise<R>): Promise<R> {
+    this.inFlight.add(work);
+    const forget = (): void => void this.inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  private trackWrites(writer: MessageWriter): MessageWriter {
+    const writing = this.writing;
+    return {
+      onError: writer.onError,
+      onClose: writer.onClose,
+      end: () => writer.end(),
+      dispose: () => writer.dispose(),
+      write: (message) => {
+        const written = writer.write(message);
+        writing.add(written);
+        const forget = (): void => void writing.delete(written);
+        written.then(forget, forget);
+        return written;
+      },
+    };
   }
 
   private end(): void {
@@ -228,14 +271,18 @@ export class Session implements SessionHandle {
       runPairsJob({ daemon, client: this.id, closed: this.closing.signal, progress: (progressToken, value) => this.progress(pairsProgress, progressToken, value) }, params, token),
     );
 
-    connection.onRequest("textDocument/inlineCompletion", async (...args: unknown[]) => {
-      const token = args.pop() as CancellationToken;
-      try {
-        return await this.inlineCompletion(args.length === 1 ? args[0] : args, token);
-      } catch (error) {
-        throw toResponseError(error);
-      }
-    });
+    connection.onRequest("textDocument/inlineCompletion", (...args: unknown[]) =>
+      this.tracked(
+        (async () => {
+          const token = args.pop() as CancellationToken;
+          try {
+            return await this.inlineCompletion(args.length === 1 ? args[0] : args, token);
+          } catch (error) {
+            throw toResponseError(error);
+          }
+        })(),
+      ),
+    );
   }
 
   private async inlineCompletion(raw: unknown, token: CancellationToken): Promise<InlineCompletionList> {
@@ -262,24 +309,32 @@ export class Session implements SessionHandle {
 
   /** Binds a protocol request: params validated by `parse`, errors mapped to protocol codes. */
   private onRequest<P, R>(type: RequestType<P, R, ErrorData>, parse: (raw: unknown) => P, run: (params: P, token: CancellationToken) => Promise<R>): void {
-    this.connection.onRequest(type.method, async (...args: unknown[]) => {
-      const token = args.pop() as CancellationToken;
-      try {
-        return await run(parse(args.length === 1 ? args[0] : args), token);
-      } catch (error) {
-        throw toResponseError(error);
-      }
-    });
+    this.connection.onRequest(type.method, (...args: unknown[]) =>
+      this.tracked(
+        (async () => {
+          const token = args.pop() as CancellationToken;
+          try {
+            return await run(parse(args.length === 1 ? args[0] : args), token);
+          } catch (error) {
+            throw toResponseError(error);
+          }
+        })(),
+      ),
+    );
   }
 
   private onRequest0<R>(type: RequestType0<R, ErrorData>, run: (token: CancellationToken) => Promise<R>): void {
-    this.connection.onRequest(type.method, async (...args: unknown[]) => {
-      try {
-        return await run(args.pop() as CancellationToken);
-      } catch (error) {
-        throw toResponseError(error);
-      }
-    });
+    this.connection.onRequest(type.method, (...args: unknown[]) =>
+      this.tracked(
+        (async () => {
+          try {
+            return await run(args.pop() as CancellationToken);
+          } catch (error) {
+            throw toResponseError(error);
+          }
+        })(),
+      ),
+    );
   }
 }
 
