@@ -3,7 +3,7 @@
  * and kept open ("pinned") with Enter or a click until Escape.
  */
 import { html } from "./dom.ts";
-import { describePiece, formatAdvantage, formatLogprob, formatProbability, formatRank } from "./format.ts";
+import { describePiece, describeToken, formatAdvantage, formatLogprob, formatProbability, formatRank } from "./format.ts";
 import type { TraceEntry } from "./messages.ts";
 import { shadeOf } from "./scale.ts";
 
@@ -133,7 +133,7 @@ export class DetailPanel {
       html(
         "div",
         { className: "detail-head" },
-        html("span", { className: "detail-piece", text: describePiece(entry.piece) }),
+        html("span", { className: "detail-piece", text: describeToken(entry) }),
         html("span", { className: "detail-where", text: `${columnLabel} · token ${position + 1}` }),
       ),
       html(

@@ -81,3 +81,32 @@ export function pieceSegments(piece: string): PieceSegment[] {
 export function describePiece(piece: string): string {
   return JSON.stringify(piece);
 }
+
+/**
+ * How one token shows: its piece; a named chip for a special token (an end-of-generation or
+ * other control token, which adds no text); or, for a token that ends inside a multi-byte
+ * character (byte-level BPE splits emoji and CJK across tokens), its bytes — the character itself
+ * shows, whole, on the token that completes it, so no character is lost or shown as "�".
+ */
+export type TokenDisplay =
+  | { readonly kind: "text"; readonly segments: readonly PieceSegment[] }
+  | { readonly kind: "special"; readonly name: string }
+  | { readonly kind: "partial"; readonly bytes: string };
+
+export function tokenDisplay(entry: { readonly piece: string; readonly bytes?: string; readonly special?: string }): TokenDisplay {
+  if (entry.special !== undefined) return { kind: "special", name: entry.special };
+  if (entry.piece === "" && entry.bytes !== undefined && entry.bytes !== "") return { kind: "partial", bytes: spacedHex(entry.bytes) };
+  return { kind: "text", segments: pieceSegments(entry.piece) };
+}
+
+/** The token spelled out for a screen reader. */
+export function describeToken(entry: { readonly piece: string; readonly bytes?: string; readonly special?: string }): string {
+  const display = tokenDisplay(entry);
+  if (display.kind === "special") return `special token ${display.name}`;
+  if (display.kind === "partial") return `part of a character, bytes ${display.bytes}`;
+  return describePiece(entry.piece);
+}
+
+function spacedHex(hex: string): string {
+  return (hex.match(/../g) ?? []).join(" ");
+}

@@ -5,7 +5,7 @@
  */
 import type { DetailPanel } from "./detail.ts";
 import { html } from "./dom.ts";
-import { describePiece, formatAdvantage, pieceSegments } from "./format.ts";
+import { describeToken, formatAdvantage, tokenDisplay } from "./format.ts";
 import type { TraceEntry } from "./messages.ts";
 import { shadeOf } from "./scale.ts";
 
@@ -84,6 +84,8 @@ export class TokenStream {
     const shade = shadeOf(entry.advantage);
     const classes = ["tok", `side-${shade.side}`];
     if (entry.candidateSetSize === 1) classes.push("single");
+    const display = tokenDisplay(entry);
+    if (display.kind !== "text") classes.push(display.kind);
     const span = html(
       "span",
       {
@@ -94,15 +96,19 @@ export class TokenStream {
           "aria-selected": "false",
           "data-position": String(position),
           "aria-label": [
-            `${position + 1}: ${describePiece(entry.piece)}`,
+            `${position + 1}: ${describeToken(entry)}`,
             `advantage ${formatAdvantage(entry.advantage)}, ${SIDE_WORDS[shade.side]}`,
             ...(entry.candidateSetSize === 1 ? ["single candidate"] : []),
           ].join(", "),
         },
       },
-      ...pieceSegments(entry.piece).map((segment) =>
-        segment.whitespace === undefined ? segment.text : html("span", { className: `ws ws-${segment.whitespace}`, text: segment.text }),
-      ),
+      ...(display.kind === "special"
+        ? [html("span", { className: "chip", text: display.name })]
+        : display.kind === "partial"
+          ? [html("span", { className: "bytes", text: display.bytes })]
+          : display.segments.map((segment) =>
+              segment.whitespace === undefined ? segment.text : html("span", { className: `ws ws-${segment.whitespace}`, text: segment.text }),
+            )),
     );
     // A CSS variable set through the CSSOM: allowed by the CSP, unlike a style attribute in markup.
     span.style.setProperty("--strength", shade.strength.toFixed(3));
