@@ -90,6 +90,16 @@ describe("aad", () => {
     assert.match(stderr, /GGUF/i);
   });
 
+  test("a prompt longer than the context is a clear error (exit 1) naming both lengths, with nothing on stdout", () => {
+    const long = Array.from({ length: 40 }, () => "How do I reverse a list in Python?").join(" ");
+    for (const args of [["generate", long], ["generate", long, "--json", "--method", "greedy-dpo"], ["generate", "--context-size", "32", Array.from({ length: 5 }, () => "How do I reverse a list in Python?").join(" ")], ["score", long, "--response", "Use reversed(xs)."]]) {
+      const { status, stdout, stderr } = aad(args);
+      assert.equal(status, 1, stderr);
+      assert.equal(stdout, "");
+      assert.match(stderr, /^aad: (The prompt is|Prompt and response are) \d+ tokens, but the context holds (160|32): shorten (it|them) or load the pair with a larger contextSize\.\n$/);
+    }
+  });
+
   test("contradictory model flags are a usage error (exit 2)", () => {
     const { status, stderr } = aad(["generate", "hi", "--dpo", "x.gguf"]);
     assert.equal(status, 2);
