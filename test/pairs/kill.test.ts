@@ -1,13 +1,15 @@
 /**
  * The CLI killed with SIGKILL at random moments (seeded), rerun each time until it finishes,
  * must leave exactly the file one uninterrupted run writes: nothing lost, nothing duplicated.
+ * Ctrl-C (SIGINT) stops it after the row in progress with exit code 130 and a summary; a second
+ * Ctrl-C exits at once, also 130; either way the rerun completes the file to the same bytes.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, watch } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, test } from "node:test";
 import { createRng } from "../../server/src/decoding/rng.ts";
@@ -30,26 +32,47 @@ after(async () => {
 });
 
 interface Child {
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-  kill(): void;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  kill(signal?: NodeJS.Signals): void;
 }
 
 function startCli(out: string): Child {
-  const child = spawn(process.execPath, args(out), { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, args(out), { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
   let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stderr })));
-  return { exited, kill: () => child.kill("SIGKILL") };
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { exited, kill: (signal = "SIGKILL") => child.kill(signal) };
 }
 
 const completeRows = (path: string) => (existsSync(path) ? readFileSync(path, "utf8").split("\n").length - 1 : 0);
 
+/** Resolves once `path` holds at least `rows` complete rows, woken by changes in its folder. */
+async function rowsWritten(path: string, rows: number): Promise<void> {
+  const watcher = watch(dirname(path));
+  try {
+    while (completeRows(path) < rows) await new Promise<void>((resolve) => watcher.once("change", () => resolve()));
+  } finally {
+    watcher.close();
+  }
+}
+
+let referenceRun: Promise<Buffer> | undefined;
+/** The file of one uninterrupted run (made once, by the first test that needs it). */
+function reference(): Promise<Buffer> {
+  referenceRun ??= (async () => {
+    const out = join(dir, "reference.jsonl");
+    const clean = await startCli(out).exited;
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.ok(completeRows(out) >= 6, "too few rows for the kills to land between them");
+    return readFile(out);
+  })();
+  return referenceRun;
+}
+
 test("SIGKILL at random moments, rerun until done: the file equals an uninterrupted run's byte for byte", { timeout: 600_000 }, async (t) => {
-  const referenceOut = join(dir, "reference.jsonl");
-  const clean = await startCli(referenceOut).exited;
-  assert.equal(clean.code, 0, clean.stderr);
-  const reference = await readFile(referenceOut);
-  assert.ok(completeRows(referenceOut) >= 6, "too few rows for the kills to land between them");
+  const expected = await reference();
 
   const out = join(dir, "killed.jsonl");
   const rng = createRng("pairs-kill-test");
@@ -74,5 +97,29 @@ test("SIGKILL at random moments, rerun until done: the file equals an uninterrup
 
   const last = await startCli(out).exited;
   assert.equal(last.code, 0, last.stderr);
-  assert.ok((await readFile(out)).equals(reference), "the resumed file differs from the uninterrupted run's");
+  assert.ok((await readFile(out)).equals(expected), "the resumed file differs from the uninterrupted run's");
 });
+
+for (const presses of [1, 2]) {
+  test(`Ctrl-C ${presses === 1 ? "once" : "twice"} mid-run: exit code 130, and the rerun completes the file to the uninterrupted run's bytes`, { timeout: 600_000 }, async (t) => {
+    const expected = await reference();
+    const out = join(dir, `interrupted-${presses}.jsonl`);
+    const child = startCli(out);
+    await rowsWritten(out, 1);
+    for (let i = 0; i < presses; i++) child.kill("SIGINT");
+    const { code, signal, stdout, stderr } = await child.exited;
+    const rows = completeRows(out);
+    t.diagnostic(`interrupted with ${rows} rows written`);
+    assert.deepEqual([code, signal], [130, null], stderr);
+    assert.ok(rows >= 1 && rows < completeRows(join(dir, "reference.jsonl")), `${rows} rows`);
+    if (presses === 1) {
+      // Stopped after the row in progress, which was written: whole rows, no lock, and the summary says how to go on.
+      assert.ok(readFileSync(out, "utf8").endsWith("\n"));
+      assert.ok(!existsSync(`${out}.lock`), "the lock was left behind");
+      assert.match(stdout, new RegExp(`rows written: +${rows}\\n[\\s\\S]*interrupted at prompt ${rows + 1} of 12: run the same command again to resume\\n$`));
+    }
+    const rerun = await startCli(out).exited;
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.ok((await readFile(out)).equals(expected), "the resumed file differs from the uninterrupted run's");
+  });
+}
