@@ -10,6 +10,7 @@ import { candidateSet, DEFAULT_ALPHA, topTokens } from "../../server/src/decodin
 import { formatExample, heldoutPrompts } from "../../server/src/forge/world.ts";
 import { ModelPair, type StepLogprobs } from "../../server/src/runtime/index.ts";
 import { prerequisite } from "../ci.ts";
+import { realFixture } from "./real-fixtures.ts";
 import { benchPair, builtInPair, disposeTestLlama, maxLogprobError, measureAlong, testLlama } from "./support.ts";
 
 const TOLERANCE = 1e-5;
@@ -153,6 +154,49 @@ describe("32k bench pair", () => {
     const costs = await stepCosts(pair, "one two three four five six seven eight nine ten eleven twelve");
     t.diagnostic(costs.summary);
     assert.ok(costs.dpoView < costs.full, "the shortcut is cheaper than the full distribution");
+  });
+});
+
+describe("128k vocabulary (Llama 3.1 fixture: real tokenizer, random weights)", () => {
+  const fixture = realFixture("llama-3.1");
+  const skip = prerequisite("the Llama 3.1 fixture pair", "missing" in fixture ? fixture.missing : undefined);
+  let pair: ModelPair;
+  before(async () => {
+    if ("missing" in fixture) return;
+    pair = await ModelPair.load({ sft: fixture.paths.sft, dpo: fixture.paths.dpo }, { llama: await testLlama() });
+  });
+  after(async () => {
+    if (!("missing" in fixture)) await pair.dispose();
+  });
+
+  test("the head pass and the restriction match the full distribution to 1e-5 at 128k tokens, EOS in the restriction", { skip }, async (t) => {
+    const model = pair.model;
+    const eos = model.tokens.eos!;
+    const tokens = [model.tokens.bos!, ...model.tokenize("The quick brown fox 🎉 jumps over 東京 the lazy dog, again and again.")];
+    const measured = Math.min(20, tokens.length - 1);
+    const dpoSteps = await measureAlong(pair.lane("dpo"), tokens, measured, () => [{ view }]);
+    const sftSteps = await measureAlong(pair.lane("sft"), tokens, measured, (i) => {
+      const dpoView = dpoSteps[i]!.shortcut[0]!;
+      return [{ score: [...new Set([...Array.from(candidateSet(dpoView, DEFAULT_ALPHA).tokens), ...Array.from(topTokens(dpoView, 8).tokens), eos])] }];
+    });
+    let worst = 0;
+    for (const [i, { shortcut, full }] of dpoSteps.entries()) {
+      assert.equal(shortcut[0]!.full, false);
+      assert.equal(sftSteps[i]!.shortcut[0]!.full, false);
+      worst = Math.max(worst, maxLogprobError(shortcut[0]!, full), maxLogprobError(sftSteps[i]!.shortcut[0]!, sftSteps[i]!.full));
+      assert.deepEqual(sortedIds(candidateSet(shortcut[0]!, DEFAULT_ALPHA).tokens), sortedIds(candidateSet(full, DEFAULT_ALPHA).tokens));
+      assert.deepEqual(Array.from(topTokens(shortcut[0]!, 8).tokens), Array.from(topTokens(full, 8).tokens));
+    }
+    t.diagnostic(`${dpoSteps.length} positions × 2 models, max |Δ log p| = ${worst.toExponential(2)}`);
+    assert.ok(worst <= TOLERANCE, `max |Δ log p| ${worst} > ${TOLERANCE}`);
+  });
+
+  test("picks only at 128k tokens: the candidate set and its log-probabilities up to one constant per position", { skip }, async (t) => {
+    const model = pair.model;
+    const tokens = [model.tokens.bos!, ...model.tokenize("Lorem ipsum dolor sit amet, consectetur adipiscing elit; sed do eiusmod tempor.")];
+    const found = await picksOnlyAgainstFull(pair, tokens, Math.min(20, tokens.length - 1));
+    t.diagnostic(`${found.positions} positions (${found.multi} with several candidates), max deviation from a per-position shift ${found.worst.toExponential(2)}`);
+    assert.ok(found.worst <= TOLERANCE, `deviation ${found.worst}`);
   });
 });
 
