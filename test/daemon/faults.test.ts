@@ -7,7 +7,8 @@
  *   the job resumes and the file ends up byte for byte as an uninterrupted run's.
  * - A prompt longer than the context: InvalidParams (the runtime's PromptTooLong) with a message
  *   that says how long the prompt is and what the context holds.
- * - A full queue while aad/pairs runs: the next row waits and retries, and the job completes.
+ * - A full queue while aad/pairs runs: the next row waits and retries (the daemon logs it), and
+ *   the job completes, with the rows an uninterrupted run writes.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -123,6 +124,48 @@ void describe("faults on the real daemon", { skip }, () => {
       }
     });
   }
+
+  void test("a full queue while aad/pairs runs: the next row waits and retries, and the job completes the same file", async (t) => {
+    // Two waiting jobs at most, and a client that keeps the queue full with small generations.
+    const daemon = await spawnDaemon({ socket: join(dir.path, "full.sock") }, { args: ["--queue-capacity", "2"] });
+    const client = await connectClient(daemon);
+    const out = join(dir.path, "full.jsonl");
+    try {
+      await client.connection.sendRequest(aad.loadPair, { sft: pair!.sft, dpo: pair!.dpo, contextSize: CONTEXT });
+      const job = startPairs(client, { promptsFile, out, ...PAIRS }, "full");
+      await job.firstRow;
+      let flooding = true;
+      const answers = { ok: 0, busy: 0 };
+      // Fifty requests in flight at all times: each answer (a result, or Busy) sends the next, so
+      // a slot the scheduler frees is taken again before the job's next row asks for one.
+      const flood = async (): Promise<void> => {
+        while (flooding) {
+          try {
+            await client.connection.sendRequest(aad.generate, { prompt: QUESTIONS[0]!, maxTokens: 1, method: "greedy-dpo" });
+            answers.ok++;
+          } catch (error) {
+            assert.equal((error as { code?: number }).code, aad.ErrorCodes.Busy, String(error));
+            answers.busy++;
+          }
+        }
+      };
+      const flooders = Array.from({ length: 50 }, flood);
+      // The daemon logs a row that finds the queue full; a job that fails on it rejects first.
+      let rowFoundFull = false;
+      const logged = daemon.logged(/aad\/pairs: the queue is full \(2 jobs waiting\); the next row waits/).then(() => (rowFoundFull = true));
+      await withTimeout(Promise.race([logged, job.result]), 120_000, "a row to find the queue full");
+      assert.ok(rowFoundFull, "the job finished before any row found the queue full");
+      flooding = false;
+      await Promise.all(flooders);
+      const result = await withTimeout(job.result, 120_000, "the job");
+      t.diagnostic(`flood: ${answers.ok} answered, ${answers.busy} Busy; the job finished ${result.done}/${result.total}`);
+      assert.deepEqual([result.done, result.total, result.cancelled], [QUESTIONS.length, QUESTIONS.length, false]);
+      assert.ok((await readFile(out)).equals(reference), "the file differs from the uninterrupted run's");
+    } finally {
+      client.close();
+      await daemon.kill();
+    }
+  });
 
   void test("a prompt longer than the context answers InvalidParams (PromptTooLong) with both lengths, and the daemon serves on", async () => {
     const long = Array.from({ length: 400 }, (_, i) => QUESTIONS[i % QUESTIONS.length]).join(" ");

@@ -22,6 +22,8 @@ export interface DaemonProcess {
   readonly socketPath: string | undefined;
   /** Everything the daemon wrote to stderr so far. */
   stderr(): string;
+  /** Resolves once the daemon's stderr matches `pattern`. */
+  logged(pattern: RegExp): Promise<void>;
   /** Resolves with the exit code (or the signal's name) when the process ends. */
   readonly exited: Promise<number | string>;
   kill(signal?: NodeJS.Signals): Promise<number | string>;
@@ -60,6 +62,16 @@ export async function spawnDaemon(transport: { socket: string; defaultPath?: boo
     child,
     socketPath: transport === "stdio" ? undefined : transport.socket,
     stderr: () => stderr,
+    logged: (pattern) =>
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (!pattern.test(stderr)) return;
+          child.stderr.off("data", check);
+          resolve();
+        };
+        child.stderr.on("data", check);
+        check();
+      }),
     exited,
     kill: (signal = "SIGTERM") => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

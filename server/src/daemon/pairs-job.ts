@@ -122,6 +122,7 @@ async function runRow<T>(ctx: PairsJobContext, engine: Engine, stop: AbortSignal
   const { daemon } = ctx;
   // Read through a function: TypeScript would keep `aborted` narrowed across the await below.
   const stopped = (): boolean => stop.aborted;
+  let told = false;
   for (;;) {
     if (stopped()) throw stop.reason;
     try {
@@ -141,6 +142,8 @@ async function runRow<T>(ctx: PairsJobContext, engine: Engine, stop: AbortSignal
     } catch (error) {
       if (stopped() && error instanceof DaemonError && error.code === "Cancelled") throw stop.reason;
       if (!(error instanceof DaemonError && error.code === "Busy")) throw error;
+      if (!told) daemon.log(`client ${ctx.client}: aad/pairs: the queue is full (${error.data.queueDepth ?? "?"} jobs waiting); the next row waits, asking again every ${BUSY_RETRY_MS} ms`);
+      told = true;
       await sleep(BUSY_RETRY_MS, stop);
     }
   }
