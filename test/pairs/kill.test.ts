@@ -116,7 +116,9 @@ for (const presses of [1, 2]) {
       // Stopped after the row in progress, which was written: whole rows, no lock, and the summary says how to go on.
       assert.ok(readFileSync(out, "utf8").endsWith("\n"));
       assert.ok(!existsSync(`${out}.lock`), "the lock was left behind");
-      assert.match(stdout, new RegExp(`rows written: +${rows}\\n[\\s\\S]*interrupted at prompt ${rows + 1} of 12: run the same command again to resume\\n$`));
+      assert.match(stdout, new RegExp(`^rows written: +${rows}\\n`));
+      const at = Number(/interrupted at prompt (\d+) of 12: run the same command again to resume\n$/.exec(stdout)?.[1]);
+      assert.ok(at > rows && at <= 12, stdout);
     }
     const rerun = await startCli(out).exited;
     assert.equal(rerun.code, 0, rerun.stderr);
