@@ -98,27 +98,29 @@ export function logprobOf(view: TokenLogprobs, token: number): number | undefine
  */
 export function logprobsAt(view: TokenLogprobs, tokens: ArrayLike<number>, model: string): Float64Array {
   const out = new Float64Array(tokens.length);
-  let index: Map<number, number> | undefined;
-  const missing: number[] = [];
+  // Where each wanted token goes (a token may be asked for twice); dense hits need no search.
+  let wanted: Map<number, number[]> | undefined;
   for (let j = 0; j < tokens.length; j++) {
     const token = tokens[j]!;
     if (view.tokens[token] === token) {
       out[j] = view.logprobs[token]!;
       continue;
     }
-    index ??= indexTokens(view.tokens);
-    const i = index.get(token);
-    if (i === undefined) missing.push(token);
-    else out[j] = view.logprobs[i]!;
+    wanted ??= new Map();
+    const slots = wanted.get(token);
+    if (slots === undefined) wanted.set(token, [j]);
+    else slots.push(j);
   }
-  if (missing.length > 0) throw new MissingLogprobsError(model, missing);
+  if (wanted === undefined) return out;
+  // One pass over the view, however large it is, with a look-up only in the few wanted tokens.
+  for (let i = 0; i < view.tokens.length && wanted.size > 0; i++) {
+    const slots = wanted.get(view.tokens[i]!);
+    if (slots === undefined) continue;
+    for (const j of slots) out[j] = view.logprobs[i]!;
+    wanted.delete(view.tokens[i]!);
+  }
+  if (wanted.size > 0) throw new MissingLogprobsError(model, [...wanted.keys()]);
   return out;
-}
-
-function indexTokens(tokens: ArrayLike<number>): Map<number, number> {
-  const index = new Map<number, number>();
-  for (let i = 0; i < tokens.length; i++) index.set(tokens[i]!, i);
-  return index;
 }
 
 /** The highest log-probability in a non-empty view (NaN ignored). */

@@ -134,14 +134,14 @@ export class PositionLogprobs {
       this.#prefix = true;
     }
 
-    const missing = [...new Set(score)].filter((token) => !known.has(token));
+    const missing = known.unknown(score);
     if (missing.length > 0) {
       if (!known.addAnchored(await this.#sample({ kind: "within", tokens: [...missing, known.anchor] }))) return this.#fullDistribution();
       if (view === undefined) {
         this.#prefix = false;
       } else {
         // Extend the view down to the least probable scored token, so it stays a ranking prefix.
-        const lowest = Math.min(...missing.map((token) => known.get(token)!));
+        const lowest = Math.min(...missing.map((token) => known.extra(token)!));
         const minP = Math.exp(lowest - known.anchorLogprob) * THRESHOLD_SLACK;
         if (minP > 0) {
           if (!known.addAnchored(await this.#sample({ kind: "top", topK: 0, minP }))) return this.#fullDistribution();
@@ -226,30 +226,54 @@ export async function fullDistribution(sampleAt: SampleAt, callsSoFar = 0): Prom
   return { tokens, logprobs, prefix: true, nativeCalls: callsSoFar + 1, full: true, exact: true };
 }
 
-/** Log-probabilities found so far: the head's as they are, the rest anchored to the argmax's. */
+/**
+ * Log-probabilities found so far: the head's as they are (typed arrays, most probable first), the
+ * tokens found later anchored to the argmax. The head can hold thousands of tokens, so it is never
+ * copied into a Map: look-ups scan it once per request.
+ */
 class KnownLogprobs {
-  readonly #values = new Map<number, number>();
+  /** Tokens outside the head (anchored); may repeat a head token, whose head value then wins. */
+  readonly #extra = new Map<number, number>();
+  #merged: { tokens: Int32Array; logprobs: Float64Array } | undefined;
 
   private constructor(
     readonly anchor: number,
     readonly anchorLogprob: number,
-    /** How many of the most probable tokens the head holds. */
-    readonly headSize: number,
+    readonly headTokens: Int32Array,
+    readonly headLogprobs: Float64Array,
+    /** Σ p over the head (the addon's float32 probabilities). */
+    readonly headProbSum: number,
   ) {}
+
+  /** How many of the most probable tokens the head holds. */
+  get headSize(): number {
+    return this.headTokens.length;
+  }
 
   /** The head pass's survivors, most probable first, with the full distribution's probabilities. */
   static fromHead(head: { readonly tokens: Int32Array; readonly probs: Float64Array }): KnownLogprobs {
-    const known = new KnownLogprobs(head.tokens[0]!, Math.log(head.probs[0]!), head.tokens.length);
-    for (let i = 0; i < head.tokens.length; i++) known.#values.set(head.tokens[i]!, Math.log(head.probs[i]!));
-    return known;
+    const n = head.tokens.length;
+    const logprobs = new Float64Array(n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const p = head.probs[i]!;
+      logprobs[i] = Math.log(p);
+      sum += p;
+    }
+    return new KnownLogprobs(head.tokens[0]!, logprobs[0]!, head.tokens, logprobs, sum);
   }
 
-  has(token: number): boolean {
-    return this.#values.has(token);
+  /** The distinct tokens of `tokens` whose log-probabilities are not known yet. */
+  unknown(tokens: readonly number[]): number[] {
+    const wanted = new Set(tokens);
+    for (const token of this.#extra.keys()) wanted.delete(token);
+    for (let i = 0; i < this.headTokens.length && wanted.size > 0; i++) wanted.delete(this.headTokens[i]!);
+    return [...wanted];
   }
 
-  get(token: number): number | undefined {
-    return this.#values.get(token);
+  /** A token found after the head (anchored). */
+  extra(token: number): number | undefined {
+    return this.#extra.get(token);
   }
 
   /** Adds a chain's survivors, anchored; false when the anchor is not among them. */
@@ -262,20 +286,36 @@ class KnownLogprobs {
     const offset = this.anchorLogprob - Math.log(anchorProb);
     for (let i = 0; i < survivors.tokens.length; i++) {
       const token = survivors.tokens[i]!;
-      if (token === this.anchor) continue;
-      this.#values.set(token, Math.log(survivors.probs[i]!) + offset);
+      if (token !== this.anchor) this.#extra.set(token, Math.log(survivors.probs[i]!) + offset);
     }
+    this.#merged = undefined;
     return true;
   }
 
   /** Probabilities of distinct tokens cannot sum past 1 (beyond float32 rounding). */
   plausible(): boolean {
-    let total = 0;
-    for (const logprob of this.#values.values()) total += Math.exp(logprob);
+    const { tokens, logprobs } = this.toArrays();
+    let total = this.headProbSum;
+    for (let i = this.headTokens.length; i < tokens.length; i++) total += Math.exp(logprobs[i]!);
     return total <= 1 + 1e-3 && this.anchorLogprob <= 1e-6;
   }
 
-  toArrays(): { tokens: number[]; logprobs: number[] } {
-    return { tokens: [...this.#values.keys()], logprobs: [...this.#values.values()] };
+  /** Every known token once: the head first, then the tokens found after it. */
+  toArrays(): { tokens: Int32Array; logprobs: Float64Array } {
+    if (this.#merged !== undefined) return this.#merged;
+    if (this.#extra.size === 0) return (this.#merged = { tokens: this.headTokens, logprobs: this.headLogprobs });
+    const outside = new Map(this.#extra);
+    for (let i = 0; i < this.headTokens.length && outside.size > 0; i++) outside.delete(this.headTokens[i]!);
+    const n = this.headTokens.length + outside.size;
+    const tokens = new Int32Array(n);
+    const logprobs = new Float64Array(n);
+    tokens.set(this.headTokens);
+    logprobs.set(this.headLogprobs);
+    let at = this.headTokens.length;
+    for (const [token, logprob] of outside) {
+      tokens[at] = token;
+      logprobs[at++] = logprob;
+    }
+    return (this.#merged = { tokens, logprobs });
   }
 }
