@@ -122,22 +122,9 @@ describe("32k bench pair", () => {
 
   test("the shortcut matches the full distribution to 1e-5 at 32k tokens, EOS in the restriction", { skip }, async (t) => {
     const model = pair.model;
-    const eos = model.tokens.eos!;
     const tokens = [model.tokens.bos!, ...model.tokenize("abc def ghi jkl mno pqr stu vwx yz the quick brown fox jumps over a lazy dog")];
-    const measured = Math.min(24, tokens.length - 1);
-    const dpoSteps = await measureAlong(pair.lane("dpo"), tokens, measured, () => [{ view }]);
-    const sftSteps = await measureAlong(pair.lane("sft"), tokens, measured, (i) => {
-      const dpoView = dpoSteps[i]!.shortcut[0]!;
-      return [{ score: [...new Set([...Array.from(candidateSet(dpoView, DEFAULT_ALPHA).tokens), ...Array.from(topTokens(dpoView, 8).tokens), eos])] }];
-    });
-    let worst = 0;
-    for (const [i, { shortcut, full }] of dpoSteps.entries()) {
-      assert.equal(shortcut[0]!.full, false);
-      assert.equal(sftSteps[i]!.shortcut[0]!.full, false);
-      worst = Math.max(worst, maxLogprobError(shortcut[0]!, full), maxLogprobError(sftSteps[i]!.shortcut[0]!, sftSteps[i]!.full));
-      assert.deepEqual(sortedIds(candidateSet(shortcut[0]!, DEFAULT_ALPHA).tokens), sortedIds(candidateSet(full, DEFAULT_ALPHA).tokens));
-    }
-    t.diagnostic(`${dpoSteps.length} positions × 2 models, max |Δ log p| = ${worst.toExponential(2)}`);
+    const { positions, worst } = await viewAndRestrictionAgainstFull(pair, tokens, Math.min(24, tokens.length - 1));
+    t.diagnostic(`${positions} positions × 2 models, max |Δ log p| = ${worst.toExponential(2)}`);
     assert.ok(worst <= TOLERANCE, `max |Δ log p| ${worst} > ${TOLERANCE}`);
   });
 
@@ -171,23 +158,9 @@ describe("128k vocabulary (Llama 3.1 fixture: real tokenizer, random weights)", 
 
   test("the head pass and the restriction match the full distribution to 1e-5 at 128k tokens, EOS in the restriction", { skip }, async (t) => {
     const model = pair.model;
-    const eos = model.tokens.eos!;
     const tokens = [model.tokens.bos!, ...model.tokenize("The quick brown fox 🎉 jumps over 東京 the lazy dog, again and again.")];
-    const measured = Math.min(20, tokens.length - 1);
-    const dpoSteps = await measureAlong(pair.lane("dpo"), tokens, measured, () => [{ view }]);
-    const sftSteps = await measureAlong(pair.lane("sft"), tokens, measured, (i) => {
-      const dpoView = dpoSteps[i]!.shortcut[0]!;
-      return [{ score: [...new Set([...Array.from(candidateSet(dpoView, DEFAULT_ALPHA).tokens), ...Array.from(topTokens(dpoView, 8).tokens), eos])] }];
-    });
-    let worst = 0;
-    for (const [i, { shortcut, full }] of dpoSteps.entries()) {
-      assert.equal(shortcut[0]!.full, false);
-      assert.equal(sftSteps[i]!.shortcut[0]!.full, false);
-      worst = Math.max(worst, maxLogprobError(shortcut[0]!, full), maxLogprobError(sftSteps[i]!.shortcut[0]!, sftSteps[i]!.full));
-      assert.deepEqual(sortedIds(candidateSet(shortcut[0]!, DEFAULT_ALPHA).tokens), sortedIds(candidateSet(full, DEFAULT_ALPHA).tokens));
-      assert.deepEqual(Array.from(topTokens(shortcut[0]!, 8).tokens), Array.from(topTokens(full, 8).tokens));
-    }
-    t.diagnostic(`${dpoSteps.length} positions × 2 models, max |Δ log p| = ${worst.toExponential(2)}`);
+    const { positions, worst } = await viewAndRestrictionAgainstFull(pair, tokens, Math.min(20, tokens.length - 1));
+    t.diagnostic(`${positions} positions × 2 models, max |Δ log p| = ${worst.toExponential(2)}`);
     assert.ok(worst <= TOLERANCE, `max |Δ log p| ${worst} > ${TOLERANCE}`);
   });
 
@@ -277,4 +250,27 @@ function shiftDeviation(shortcut: StepLogprobs, full: StepLogprobs): number {
   let worst = 0;
   for (let i = 0; i < shortcut.tokens.length; i++) worst = Math.max(worst, Math.abs(shortcut.logprobs[i]! - full.logprobs[shortcut.tokens[i]!]! - shift));
   return worst;
+}
+
+/**
+ * The DPO view (candidate set and top 8) and the SFT restriction to those tokens plus EOS, against
+ * the full distribution at the positions of `tokens`: the shortcut must be taken, the sets equal,
+ * and the worst |Δ log p| is returned.
+ */
+async function viewAndRestrictionAgainstFull(pair: ModelPair, tokens: readonly number[], measured: number): Promise<{ positions: number; worst: number }> {
+  const eos = pair.model.tokens.eos!;
+  const dpoSteps = await measureAlong(pair.lane("dpo"), tokens, measured, () => [{ view }]);
+  const sftSteps = await measureAlong(pair.lane("sft"), tokens, measured, (i) => {
+    const dpoView = dpoSteps[i]!.shortcut[0]!;
+    return [{ score: [...new Set([...Array.from(candidateSet(dpoView, DEFAULT_ALPHA).tokens), ...Array.from(topTokens(dpoView, 8).tokens), eos])] }];
+  });
+  let worst = 0;
+  for (const [i, { shortcut, full }] of dpoSteps.entries()) {
+    assert.equal(shortcut[0]!.full, false);
+    assert.equal(sftSteps[i]!.shortcut[0]!.full, false);
+    worst = Math.max(worst, maxLogprobError(shortcut[0]!, full), maxLogprobError(sftSteps[i]!.shortcut[0]!, sftSteps[i]!.full));
+    assert.deepEqual(sortedIds(candidateSet(shortcut[0]!, DEFAULT_ALPHA).tokens), sortedIds(candidateSet(full, DEFAULT_ALPHA).tokens));
+    assert.deepEqual(Array.from(topTokens(shortcut[0]!, 8).tokens), Array.from(topTokens(full, 8).tokens));
+  }
+  return { positions: dpoSteps.length, worst };
 }
