@@ -348,7 +348,7 @@ class ResponseDecoder {
     const { scoredBy } = this.#rule.needs;
 
     const picks = this.#settings.trace === "picks";
-    const dpoView = dpo.push(last, (position) => position.measure(picks ? { view: this.#dpoView(this.#rule.needs.viewMinP), picksOnly: true } : { view: this.#dpoView(this.#rule.needs.viewMinP) }));
+    const dpoView = dpo.push(last, (position) => position.measure({ view: this.#dpoView(this.#rule.needs.viewMinP), picksOnly: picks }));
     const dpoFlush = dpo.flush();
     // The other models' positions: pushed now (their requests decided once the DPO view is known)
     // so they decode alongside the DPO model, or — lazy — pushed once the request is known.
@@ -369,11 +369,11 @@ class ResponseDecoder {
     const needed = scoredBy !== undefined && wanted.length > 0;
     let sftResult: Promise<StepLogprobs | null> | undefined;
     if (needed && scoredBy === "sft") {
-      sftResult = sftPosition!.decide(picks ? { score: wanted, picksOnly: true } : { score: union(wanted, top) }, false);
+      sftResult = sftPosition!.decide({ score: union(wanted, top), picksOnly: picks }, false);
       await sft!.flush();
       step = { ...step, sft: (await sftResult)! };
     } else if (needed) {
-      const referenceResult = referencePosition!.decide(picks ? { score: wanted, picksOnly: true } : { score: wanted }, false);
+      const referenceResult = referencePosition!.decide({ score: wanted, picksOnly: picks }, false);
       await reference!.flush();
       step = { ...step, reference: (await referenceResult)! };
     } else {
