@@ -26,6 +26,12 @@ export interface CandidateInfo {
   readonly inCandidateSet: boolean;
   /** This is the token the rule picked. */
   readonly picked: boolean;
+  /** The token's own text out of context; "" when its bytes are part of a character. Set by the runtime. */
+  readonly piece?: string;
+  /** The token's bytes, lower-case hex ("" for a special token). Set by the runtime. */
+  readonly bytes?: string;
+  /** Set for a token that renders as no text: its name, e.g. "<|eot_id|>". Set by the runtime. */
+  readonly special?: string;
 }
 
 export interface TraceEntry {

@@ -135,6 +135,12 @@ export interface CandidateInfo {
   readonly advantage: number | null;
   readonly inCandidateSet: boolean;
   readonly picked: boolean;
+  /** The token's own text out of context ("" when its bytes are part of a character: see `bytes`). */
+  readonly piece?: string;
+  /** The token's bytes, lower-case hex ("" for a special token). */
+  readonly bytes?: string;
+  /** The name of a token that renders as no text, e.g. "<|eot_id|>". */
+  readonly special?: string;
 }
 
 /** One generated token and the numbers behind it (server/src/decoding TraceEntry). */

@@ -39,7 +39,18 @@ export interface TokenTextVocabulary {
 }
 
 const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
+
+/** A token on its own, out of any response: how an alternative in a trace is named. */
+export interface TokenAlone {
+  /** Its bytes as text; "" when they are not whole UTF-8 characters (then `bytes` tells them). */
+  readonly piece: string;
+  /** Its bytes, lower-case hex ("" for a special token). */
+  readonly bytes: string;
+  /** Its name when it renders as no text. */
+  readonly special?: string;
+}
 
 /** GPT-2's bytes_to_unicode(), inverted: the character that stands for each byte → the byte. */
 function gpt2ByteDecoder(): Map<number, number> {
@@ -59,6 +70,7 @@ export class TokenText {
   readonly #isEog: (token: number) => boolean;
   readonly #byteDecoder: Map<number, number> | undefined;
   readonly #cache = new Map<number, Uint8Array>();
+  readonly #alone = new Map<number, TokenAlone>();
 
   /** `isEog`: the model's end-of-generation set (llama.cpp's, which the vocabulary alone does not give). */
   constructor(vocabulary: TokenTextVocabulary, isEog: (token: number) => boolean = () => false) {
@@ -86,6 +98,24 @@ export class TokenText {
       this.#cache.set(token, bytes);
     }
     return bytes;
+  }
+
+  /** The token out of context (cached): an alternative's text in a trace entry. */
+  alone(token: number): TokenAlone {
+    let alone = this.#alone.get(token);
+    if (alone === undefined) {
+      const bytes = this.bytes(token);
+      const special = this.special(token);
+      let piece = "";
+      try {
+        piece = strictUtf8.decode(bytes);
+      } catch {
+        // Part of a multi-byte character: the bytes say which.
+      }
+      alone = { piece, bytes: Buffer.from(bytes).toString("hex"), ...(special === undefined ? {} : { special }) };
+      this.#alone.set(token, alone);
+    }
+    return alone;
   }
 
   /** The UTF-8 decoding of the tokens' bytes: the text they stand for, exactly. */
@@ -166,8 +196,17 @@ export class PieceDecoder {
   }
 }
 
-/** The entry with its token's exact bytes and, for a special token, its name. */
+/**
+ * The entry with its token's exact bytes and, for a special token, its name; each of its top
+ * tokens with its own text (`TokenText.alone`) so a view can name the alternatives. A picks-only
+ * entry has no top tokens, so it costs only its own token's bytes.
+ */
 export function withTokenText(text: TokenText, entry: TraceEntry): TraceEntry {
-  const special = text.special(entry.token);
-  return { ...entry, bytes: Buffer.from(text.bytes(entry.token)).toString("hex"), ...(special === undefined ? {} : { special }) };
+  const alone = text.alone(entry.token);
+  return {
+    ...entry,
+    bytes: alone.bytes,
+    ...(alone.special === undefined ? {} : { special: alone.special }),
+    ...(entry.top.length === 0 ? {} : { top: entry.top.map((candidate) => ({ ...candidate, ...text.alone(candidate.token) })) }),
+  };
 }
