@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { basename, isAbsolute, resolve } from "node:path";
 import * as vscode from "vscode";
 import {
   compare,
@@ -30,7 +30,7 @@ import {
   type TraceEntry,
 } from "../../server/src/protocol/protocol.ts";
 import { SINGLE_COLUMN } from "../../media/messages.ts";
-import type { Ctx } from "./ctx.ts";
+import { ModelFileMissingError, type Ctx } from "./ctx.ts";
 import { describeError } from "./daemon.ts";
 import { defaultPairsOutput, describePairsResult } from "./pairs-text.ts";
 import { resolveModelPair, SETTING_KEYS, type ModelPair } from "./settings.ts";
@@ -65,6 +65,8 @@ export interface SelectPairArgs {
   readonly sft: string;
   readonly dpo?: string;
   readonly dpoLora?: string;
+  /** The reference model of `cd`. Absent: none (a reference chosen for another pair would not fit this one). */
+  readonly reference?: string;
 }
 
 export interface PreferencePairsArgs {
@@ -156,7 +158,7 @@ export const generateCommand: CommandFactory = (ctx) => async (args: GenerateArg
 export const compareCommand: CommandFactory = (ctx) => async (args: CompareArgs = {}): Promise<CompareResult | undefined> => {
   const source = await promptFrom(ctx, args.prompt, "Prompt to compare the decoders on");
   if (source === undefined) return undefined;
-  const methods = args.methods ?? (await pickMethods((ctx.loadedPair?.reference ?? null) !== null));
+  const methods = args.methods ?? (await pickMethods(ctx.config.modelPair().pair.reference !== undefined));
   if (methods === undefined || methods.length === 0) return undefined;
   const settings = ctx.config.settings;
   try {
@@ -259,16 +261,17 @@ export const selectModelPairCommand: CommandFactory = (ctx) => async (args?: Sel
   const chosen = args ?? (await pickPairFiles());
   if (chosen === undefined) return undefined;
   if (chosen === "built-in") {
-    await writePairSettings(ctx, { sft: "", dpo: "", dpoLora: "" });
-    return validateAndKeep(ctx, resolveModelPair({ sft: "", dpo: "", dpoLora: "" }, ctx.config.extensionRoot).pair, false);
+    await writePairSettings(ctx, { sft: "", dpo: "", dpoLora: "", reference: "" });
+    return validateAndKeep(ctx, resolveModelPair({ sft: "", dpo: "", dpoLora: "" }, ctx.config.extensionRoot, existsSync).pair, false);
   }
+  const reference = chosen.reference === undefined || chosen.reference === "" ? {} : { reference: chosen.reference };
   const pair: ModelPair =
     chosen.dpoLora !== undefined
-      ? { sft: chosen.sft, dpoLora: chosen.dpoLora, builtIn: false, label: "selected pair" }
-      : { sft: chosen.sft, dpo: chosen.dpo ?? "", builtIn: false, label: "selected pair" };
-  for (const file of [pair.sft, pair.dpo, pair.dpoLora]) {
+      ? { sft: chosen.sft, dpoLora: chosen.dpoLora, ...reference, builtIn: false, label: `${basename(chosen.dpoLora)} (LoRA)` }
+      : { sft: chosen.sft, dpo: chosen.dpo ?? "", ...reference, builtIn: false, label: basename(chosen.dpo ?? "") };
+  for (const file of [pair.sft, pair.dpo, pair.dpoLora, pair.reference]) {
     if (file !== undefined && !existsSync(file)) {
-      void vscode.window.showErrorMessage(`AAD: ${file} does not exist.`);
+      ctx.reportError("Select Model Pair", new ModelFileMissingError(file));
       return undefined;
     }
   }
@@ -503,14 +506,25 @@ async function pickPairFiles(): Promise<SelectPairArgs | "built-in" | undefined>
   if (sft === undefined) return undefined;
   const dpo = await pickFile(kind.id === "lora" ? "DPO LoRA adapter" : "DPO model");
   if (dpo === undefined) return undefined;
-  return kind.id === "lora" ? { sft, dpoLora: dpo } : { sft, dpo };
+  const withReference = await vscode.window.showQuickPick(
+    [
+      { label: "No reference model", id: false, detail: "Contrastive decoding (cd) is not offered" },
+      { label: "Choose a reference model…", id: true, detail: "A weaker model with the same vocabulary, for contrastive decoding (cd)" },
+    ],
+    { title: "AAD: Select Model Pair — reference model for cd (optional)" },
+  );
+  if (withReference === undefined) return undefined;
+  const reference = withReference.id ? await pickFile("reference model") : undefined;
+  if (withReference.id && reference === undefined) return undefined;
+  const files = kind.id === "lora" ? { sft, dpoLora: dpo } : { sft, dpo };
+  return reference === undefined ? files : { ...files, reference };
 }
 
 /** Loads the pair (which validates it in the daemon) and, only then, writes it to the settings. */
 async function validateAndKeep(ctx: Ctx, pair: ModelPair, write: boolean): Promise<PairInfo | undefined> {
   try {
     const info = await ctx.withProgress("AAD: checking the model pair", (token) => ctx.loadPair(pair, token));
-    if (write) await writePairSettings(ctx, { sft: pair.sft, dpo: pair.dpo ?? "", dpoLora: pair.dpoLora ?? "" });
+    if (write) await writePairSettings(ctx, { sft: pair.sft, dpo: pair.dpo ?? "", dpoLora: pair.dpoLora ?? "", reference: pair.reference ?? "" });
     await ctx.ensurePair();
     void vscode.window.showInformationMessage(
       `AAD: model pair ready (${info.architecture}, vocabulary ${info.vocabularySize}, ${formatBytes(info.memoryBytes)}, loaded in ${info.loadMs} ms).`,
@@ -522,13 +536,14 @@ async function validateAndKeep(ctx: Ctx, pair: ModelPair, write: boolean): Promi
   }
 }
 
-async function writePairSettings(ctx: Ctx, models: { sft: string; dpo: string; dpoLora: string }): Promise<void> {
+async function writePairSettings(ctx: Ctx, models: { sft: string; dpo: string; dpoLora: string; reference: string }): Promise<void> {
   // Model paths are machine-scoped: they live in the user's settings, never a workspace's.
   const section = vscode.workspace.getConfiguration("aad");
   const value = (path: string): string | undefined => (path === "" ? undefined : path);
   await section.update(SETTING_KEYS.sft, value(models.sft), vscode.ConfigurationTarget.Global);
   await section.update(SETTING_KEYS.dpo, value(models.dpo), vscode.ConfigurationTarget.Global);
   await section.update(SETTING_KEYS.dpoLora, value(models.dpoLora), vscode.ConfigurationTarget.Global);
+  await section.update(SETTING_KEYS.reference, value(models.reference), vscode.ConfigurationTarget.Global);
   ctx.log.info(`settings: model pair set to ${JSON.stringify(models)}`);
 }
 

@@ -2,10 +2,25 @@
  * The one place that reads `aad.*` settings from VS Code. Everything else asks this module for
  * typed values (settings.ts does the parsing) and listens to `onDidChange`.
  */
+import { existsSync } from "node:fs";
 import * as vscode from "vscode";
-import { parseSettings, resolveModelPair, type AadSettings, type ModelPair, type ParsedSettings, type SettingKey, type SettingProblem } from "./settings.ts";
+import { parseSettings, resolveModelPair, SETTING_KEYS, type AadSettings, type ModelPair, type PairProblem, type ParsedSettings, type SettingKey, type SettingProblem } from "./settings.ts";
 
 export const SECTION = "aad";
+
+/**
+ * Settings an untrusted workspace may not set (package.json's `restrictedConfigurations` says the
+ * same to VS Code): the model files the daemon opens and where the daemon listens. In restricted
+ * mode they are read from the user's (and machine's) settings only.
+ */
+export const RESTRICTED_KEYS: readonly SettingKey[] = [
+  SETTING_KEYS.sft,
+  SETTING_KEYS.dpo,
+  SETTING_KEYS.dpoLora,
+  SETTING_KEYS.reference,
+  SETTING_KEYS.daemonConnection,
+  SETTING_KEYS.daemonSocketPath,
+];
 
 export interface ConfigChange {
   readonly settings: AadSettings;
@@ -18,22 +33,29 @@ export interface ConfigChange {
 export class Config implements vscode.Disposable {
   readonly #onDidChange = new vscode.EventEmitter<ConfigChange>();
   readonly onDidChange = this.#onDidChange.event;
-  readonly #subscription: vscode.Disposable;
+  readonly #subscriptions: vscode.Disposable[];
   #parsed: ParsedSettings;
 
   constructor(readonly extensionRoot: string) {
     this.#parsed = read();
-    this.#subscription = vscode.workspace.onDidChangeConfiguration((event) => {
-      if (!event.affectsConfiguration(SECTION)) return;
-      this.#parsed = read();
-      const affects = (...keys: string[]): boolean => keys.some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
-      this.#onDidChange.fire({
-        settings: this.#parsed.settings,
-        affectsPair: affects("models", "contextSize", "gpuLayers"),
-        affectsInline: affects("inline", "alpha"),
-        affectsDaemon: affects("daemon"),
-      });
-    });
+    this.#subscriptions = [
+      vscode.workspace.onDidChangeConfiguration((event) => {
+        if (!event.affectsConfiguration(SECTION)) return;
+        this.#parsed = read();
+        const affects = (...keys: string[]): boolean => keys.some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
+        this.#onDidChange.fire({
+          settings: this.#parsed.settings,
+          affectsPair: affects("models", "contextSize", "gpuLayers"),
+          affectsInline: affects("inline", "alpha"),
+          affectsDaemon: affects("daemon"),
+        });
+      }),
+      // Trusted now: the workspace's own values of the restricted settings count from here on.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        this.#parsed = read();
+        this.#onDidChange.fire({ settings: this.#parsed.settings, affectsPair: true, affectsInline: false, affectsDaemon: true });
+      }),
+    ];
   }
 
   get settings(): AadSettings {
@@ -46,8 +68,8 @@ export class Config implements vscode.Disposable {
   }
 
   /** The pair the settings name, or the built-in one (with the reasons when that is a fallback). */
-  modelPair(): { pair: ModelPair; problems: readonly string[] } {
-    return resolveModelPair(this.#parsed.settings.models, this.extensionRoot);
+  modelPair(): { pair: ModelPair; problems: readonly string[]; pairProblems: readonly PairProblem[] } {
+    return resolveModelPair(this.#parsed.settings.models, this.extensionRoot, existsSync);
   }
 
   /**
@@ -67,12 +89,17 @@ export class Config implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.#subscription.dispose();
+    for (const subscription of this.#subscriptions) subscription.dispose();
     this.#onDidChange.dispose();
   }
 }
 
 function read(): ParsedSettings {
   const section = vscode.workspace.getConfiguration(SECTION);
-  return parseSettings((key) => section.get(key));
+  const trusted = vscode.workspace.isTrusted;
+  return parseSettings((key) => {
+    if (trusted || !RESTRICTED_KEYS.includes(key)) return section.get(key);
+    const inspected = section.inspect(key);
+    return inspected?.globalValue ?? inspected?.defaultValue;
+  });
 }

@@ -1,29 +1,31 @@
 /**
  * The extension's one context object, handed to every command factory: settings, the daemon
  * connection, the loaded pair, the status bar, the advantage view and the output channel.
+ *
+ * The status bar is told what happens (connection changes, the daemon's aad/pairChanged and
+ * aad/status answers, loads, work, outcomes) and works out what to show (status-state.ts).
+ *
+ * In an untrusted workspace the model and daemon settings come from the user's settings only
+ * (config.ts), so a workspace cannot make the daemon open files of its choosing.
  */
 import * as vscode from "vscode";
+import { resolve } from "node:path";
 import {
   configure,
+  ErrorCodes,
   loadPair,
+  status,
   type InlineCompletionSettings,
   type LoadPairParams,
   type PairInfo,
 } from "../../server/src/protocol/protocol.ts";
 import { AdvantageView } from "./advantage-view.ts";
 import { Config } from "./config.ts";
-import { Daemon, describeError, type DaemonState } from "./daemon.ts";
+import { Daemon, describeError, type DaemonState, type DaemonTransport } from "./daemon.ts";
 import { InlineCache } from "./inline-cache.ts";
 import { samePair, type ModelPair } from "./settings.ts";
 import { StatusBar } from "./status-bar.ts";
-import type { ActivityState } from "./status-text.ts";
-
-export class UntrustedWorkspaceError extends Error {
-  override readonly name = "UntrustedWorkspaceError";
-  constructor() {
-    super("this workspace is not trusted, so AAD loads no models in it");
-  }
-}
+import { initialStatus, type HeldPair, type WantedPair } from "./status-state.ts";
 
 export class Ctx implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
@@ -39,14 +41,16 @@ export class Ctx implements vscode.Disposable {
   /** The pair the daemon holds for us, and the files we asked for. */
   #loaded: { readonly request: ModelPair; readonly info: PairInfo } | undefined;
   #loading: { readonly request: ModelPair; readonly promise: Promise<PairInfo> } | undefined;
-  #busy = 0;
-  #lastError: string | null = null;
+  #loadIds = 0;
+  #workIds = 0;
+  /** The error of the last failed load: already in the status bar under the pair's name. */
+  #lastLoadError: unknown;
   #reportedProblems = "";
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel("AAD", { log: true });
     this.config = new Config(extension.extensionPath);
-    this.statusBar = new StatusBar();
+    this.statusBar = new StatusBar(initialStatus(wantedPair(this.config.modelPair().pair), { trusted: vscode.workspace.isTrusted, alpha: this.config.settings.alpha }));
     this.view = new AdvantageView(extension.extensionUri, this.log);
     this.daemon = new Daemon({
       extensionRoot: extension.extensionPath,
@@ -63,7 +67,7 @@ export class Ctx implements vscode.Disposable {
       this.daemon,
       this.daemon.onDidChangeState((state) => this.#daemonStateChanged(state)),
       this.daemon.onDidChangePair((pair) => this.#pairChanged(pair)),
-      this.daemon.onDidConnect(() => this.#refreshStatusBar()),
+      this.daemon.onDidConnect(() => void this.#askWhatIsHeld()),
       this.config.onDidChange((change) => {
         this.#reportSettingProblems();
         if (change.affectsPair) {
@@ -76,14 +80,14 @@ export class Ctx implements vscode.Disposable {
         }
         if (change.affectsDaemon && this.daemon.running !== undefined) {
           this.log.info("daemon settings changed: reconnecting");
-          void this.daemon.stop().then(() => this.#refreshStatusBar());
+          void this.daemon.stop();
         }
-        this.#refreshStatusBar();
+        this.#settingsChanged();
       }),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => this.#refreshStatusBar()),
+      // Config re-reads the restricted settings and reports the change; the bar only learns the trust.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.statusBar.dispatch({ type: "trust", trusted: true })),
     );
     this.#reportSettingProblems();
-    this.#refreshStatusBar();
   }
 
   get trusted(): boolean {
@@ -96,11 +100,9 @@ export class Ctx implements vscode.Disposable {
 
   /** The pair the settings name, ready in the daemon: loads it (with progress) unless it already is. */
   async ensurePair(token?: vscode.CancellationToken): Promise<PairInfo> {
-    if (!this.trusted) throw new UntrustedWorkspaceError();
-    const { pair, problems } = this.config.modelPair();
+    const { pair } = this.config.modelPair();
     if (this.#loaded !== undefined && samePair(this.#loaded.request, pair)) return this.#loaded.info;
     if (this.#loading !== undefined && samePair(this.#loading.request, pair)) return this.#loading.promise;
-    for (const problem of problems) this.log.warn(`settings: ${problem}`);
     const loading = { request: pair, promise: this.loadPair(pair, token) };
     this.#loading = loading;
     try {
@@ -112,28 +114,32 @@ export class Ctx implements vscode.Disposable {
 
   /** Asks the daemon to load `pair` (validating it), and remembers it when it succeeds. */
   async loadPair(pair: ModelPair, token?: vscode.CancellationToken): Promise<PairInfo> {
-    if (!this.trusted) throw new UntrustedWorkspaceError();
     const settings = this.config.settings;
     const params: LoadPairParams = {
       sft: pair.sft,
       ...(pair.dpo === undefined ? {} : { dpo: pair.dpo }),
       ...(pair.dpoLora === undefined ? {} : { dpoLora: pair.dpoLora }),
+      ...(pair.reference === undefined ? {} : { reference: pair.reference }),
       ...(settings.contextSize === null ? {} : { contextSize: settings.contextSize }),
       ...(settings.gpuLayers === null ? {} : { gpuLayers: settings.gpuLayers }),
     };
-    this.statusBar.update({ state: "loading", pairLabel: pair.label, detail: `loading ${pair.sft} + ${pair.dpo ?? pair.dpoLora ?? ""}` });
+    const id = ++this.#loadIds;
+    this.statusBar.dispatch({ type: "loadStarted", id, pair: wantedPair(pair) });
     this.log.info(`loading pair ${pair.label}: ${JSON.stringify(params)}`);
     try {
       const info = await this.daemon.request(loadPair, params, token);
       this.#loaded = { request: pair, info };
-      this.#lastError = null;
+      this.statusBar.dispatch({ type: "loadSucceeded", id, held: heldPair(info) });
       this.log.info(`pair ${pair.label} ${info.reused ? "already loaded" : `loaded in ${info.loadMs} ms`} (${info.architecture}, vocabulary ${info.vocabularySize}, context ${info.contextSize})`);
       return info;
     } catch (error) {
-      this.#lastError = `loading ${pair.label} failed: ${describeError(error)}`;
+      if (error instanceof vscode.CancellationError || isCancellation(error) || token?.isCancellationRequested === true) {
+        this.statusBar.dispatch({ type: "loadCancelled", id });
+      } else {
+        this.#lastLoadError = error;
+        this.statusBar.dispatch({ type: "loadFailed", id, message: `loading ${pair.label} failed: ${describeError(error)}` });
+      }
       throw error;
-    } finally {
-      this.#refreshStatusBar();
     }
   }
 
@@ -142,19 +148,25 @@ export class Ctx implements vscode.Disposable {
    * token is cancelled when the user presses Cancel.
    */
   async withProgress<T>(title: string, work: (token: vscode.CancellationToken, progress: vscode.Progress<{ message?: string; increment?: number }>) => Promise<T>): Promise<T> {
-    this.#busy++;
-    this.#refreshStatusBar();
+    const source = `command-${++this.#workIds}`;
+    this.statusBar.setBusy(title.replace(/^AAD: /, ""), source);
     try {
-      return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => work(token, progress));
+      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => work(token, progress));
+      this.succeeded();
+      return result;
     } finally {
-      this.#busy--;
-      this.#refreshStatusBar();
+      this.statusBar.setBusy(undefined, source);
     }
+  }
+
+  /** Something the user asked for worked: an earlier error is no longer the news. */
+  succeeded(tokensPerSecond?: number): void {
+    this.statusBar.dispatch(tokensPerSecond === undefined ? { type: "succeeded" } : { type: "succeeded", tokensPerSecond });
   }
 
   /** A response finished: its speed goes to the status bar. */
   recordSpeed(tokensPerSecond: number | undefined): void {
-    if (tokensPerSecond !== undefined && Number.isFinite(tokensPerSecond)) this.statusBar.update({ tokensPerSecond });
+    this.succeeded(tokensPerSecond);
   }
 
   /** A command failed: log it, show it, and keep it in the status bar's tooltip. */
@@ -165,12 +177,13 @@ export class Ctx implements vscode.Disposable {
     }
     const message = `${what}: ${describeError(error)}`;
     this.log.error(message);
-    this.#lastError = message;
-    this.#refreshStatusBar();
-    const actions = error instanceof UntrustedWorkspaceError ? ["Manage Workspace Trust"] : ["Show Log"];
+    // A failed load is already in the bar, under the name of the pair that failed.
+    if (error !== this.#lastLoadError) this.statusBar.dispatch({ type: "failed", subject: what, message });
+    const actions = (error === this.#lastLoadError && isModelFileError(error)) || error instanceof ModelFileMissingError ? ["Select Model Pair", "Open Settings", "Show Log"] : ["Show Log"];
     void vscode.window.showErrorMessage(`AAD: ${message}`, ...actions).then((choice) => {
       if (choice === "Show Log") this.log.show();
-      if (choice === "Manage Workspace Trust") void vscode.commands.executeCommand("workbench.trust.manage");
+      if (choice === "Select Model Pair") void vscode.commands.executeCommand("aad.selectModelPair");
+      if (choice === "Open Settings") void vscode.commands.executeCommand("workbench.action.openSettings", "aad.models");
     });
   }
 
@@ -191,58 +204,99 @@ export class Ctx implements vscode.Disposable {
   #daemonStateChanged(state: DaemonState): void {
     if (state.kind !== "running") this.#loaded = undefined;
     if (state.kind === "running") void this.#sendInlineSettings();
-    if (state.kind === "failed" || state.kind === "restarting") this.#lastError = state.reason;
-    this.#refreshStatusBar();
+    this.statusBar.dispatch(
+      state.kind === "running"
+        ? { type: "connection", connection: "running", backend: describeBackend(state.transport) }
+        : state.kind === "failed" || state.kind === "restarting"
+          ? { type: "connection", connection: state.kind, problem: state.reason }
+          : { type: "connection", connection: state.kind },
+    );
+  }
+
+  /** A new connection: the daemon says what it already holds (another window may have loaded our pair). */
+  async #askWhatIsHeld(): Promise<void> {
+    try {
+      const answer = await this.daemon.request0(status);
+      this.statusBar.dispatch({ type: "held", pair: answer.pair === null ? null : heldPair(answer.pair) });
+    } catch (error) {
+      this.log.warn(`aad/status after connecting failed: ${describeError(error)}`);
+    }
   }
 
   #pairChanged(pair: PairInfo | null): void {
+    this.statusBar.dispatch({ type: "held", pair: pair === null ? null : heldPair(pair) });
     const loaded = this.#loaded;
     if (loaded === undefined) return;
     const stillOurs =
       pair !== null &&
       pair.sft.path === loaded.info.sft.path &&
-      pair.dpo.path === loaded.info.dpo.path;
+      pair.dpo.path === loaded.info.dpo.path &&
+      (pair.reference?.path ?? null) === (loaded.info.reference?.path ?? null);
     if (!stillOurs) {
       this.log.info(`the daemon's pair changed to ${pair === null ? "none" : `${pair.sft.path} + ${pair.dpo.path}`}; ours will be reloaded on next use`);
       this.#loaded = undefined;
       this.inlineCache.clear();
-      this.#refreshStatusBar();
     }
   }
 
-  #reportSettingProblems(): void {
-    const problems = this.config.problems;
-    const reported = problems.map((p) => p.message).join("\n");
-    // Once per new set of problems, not at every unrelated settings change.
-    if (reported === this.#reportedProblems) return;
-    this.#reportedProblems = reported;
-    if (problems.length === 0) return;
-    for (const problem of problems) this.log.warn(`settings: ${problem.message}`);
-    void vscode.window.showWarningMessage(`AAD: ${problems.map((p) => p.message).join("; ")}`);
+  #settingsChanged(): void {
+    this.statusBar.dispatch({ type: "settings", wanted: wantedPair(this.config.modelPair().pair), alpha: this.config.settings.alpha });
   }
 
-  #refreshStatusBar(): void {
-    const { pair } = this.config.modelPair();
-    const daemon = this.daemon.state;
-    let state: ActivityState;
-    let detail: string | null = this.#lastError;
-    if (!this.trusted) {
-      state = "untrusted";
-      detail = "This workspace is not trusted: no models are loaded.";
-    } else if (this.#loading !== undefined) state = "loading";
-    else if (this.#busy > 0) state = "busy";
-    else if (daemon.kind === "failed" || daemon.kind === "restarting") state = "error";
-    else if (daemon.kind === "starting") state = "starting";
-    else if (this.#lastError !== null) state = "error";
-    else if (this.#loaded !== undefined) state = "ready";
-    else state = "idle";
-    if (state === "ready" || state === "busy") detail = null;
-    this.statusBar.update({ pairLabel: pair.label, state, detail });
+  /**
+   * Invalid values and a pair the settings name only part of (only aad.models.sft, say) are said
+   * once per new set of problems, not at every unrelated settings change: the built-in pair is
+   * used meanwhile, and the buttons lead to the fix.
+   */
+  #reportSettingProblems(): void {
+    const messages = [...this.config.problems.map((p) => p.message), ...this.config.modelPair().pairProblems.map((p) => p.message)];
+    const reported = messages.join("\n");
+    if (reported === this.#reportedProblems) return;
+    this.#reportedProblems = reported;
+    if (messages.length === 0) return;
+    for (const message of messages) this.log.warn(`settings: ${message}`);
+    void vscode.window.showWarningMessage(`AAD: ${messages.join("; ")}`, "Select Model Pair", "Open Settings").then((choice) => {
+      if (choice === "Select Model Pair") void vscode.commands.executeCommand("aad.selectModelPair");
+      if (choice === "Open Settings") void vscode.commands.executeCommand("workbench.action.openSettings", "aad.");
+    });
   }
 
   dispose(): void {
     for (const disposable of this.#disposables.reverse()) disposable.dispose();
   }
+}
+
+function wantedPair(pair: ModelPair): WantedPair {
+  const path = (file: string | undefined): string | undefined => (file === undefined ? undefined : resolve(file));
+  return Object.fromEntries(
+    Object.entries({ label: pair.label, sft: path(pair.sft), dpo: path(pair.dpo), dpoLora: path(pair.dpoLora), reference: path(pair.reference) }).filter(([, value]) => value !== undefined),
+  ) as unknown as WantedPair;
+}
+
+function heldPair(info: PairInfo): HeldPair {
+  return { sft: info.sft.path, dpo: info.dpo.path, reference: info.reference?.path ?? null };
+}
+
+function describeBackend(transport: DaemonTransport): string {
+  const pid = transport.pid === null ? "" : `, pid ${transport.pid}`;
+  if (transport.kind === "stdio") return `private daemon (stdio${pid})`;
+  return `shared daemon on ${transport.socketPath ?? "?"} (${transport.spawned ? "started by this window" : "already running"}${pid})`;
+}
+
+/** A model file the user named does not exist (found before asking the daemon). */
+export class ModelFileMissingError extends Error {
+  override readonly name = "ModelFileMissingError";
+  constructor(readonly file: string) {
+    super(`${file} does not exist`);
+  }
+}
+
+const MODEL_FILE_ERRORS: readonly number[] = [ErrorCodes.FileNotFound, ErrorCodes.InvalidModel, ErrorCodes.VocabularyMismatch];
+
+/** An error about the model files (missing, not a model, mismatched vocabularies): the user's fix is another pair. */
+export function isModelFileError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "number" && MODEL_FILE_ERRORS.includes(code);
 }
 
 /** A request the user (or a newer keystroke) cancelled: LSP's RequestCancelled / ServerCancelled. */

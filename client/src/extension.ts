@@ -9,11 +9,36 @@ import { InlineCompletions } from "./inline.ts";
 
 let ctx: Ctx | undefined;
 
-export function activate(context: vscode.ExtensionContext): void {
+/** Commands that only look or flip a setting: their success says nothing about an earlier failure. */
+const NOT_A_SUCCESS = new Set(["aad.showStatus", "aad.toggleInlineCompletions"]);
+
+/**
+ * What the extension offers other code (`vscode.extensions.getExtension("aad-tools.aad").exports`):
+ * the status bar, to read what it shows and to say "busy" while computing.
+ */
+export interface AadApi {
+  readonly status: {
+    /** The item's text, tooltip and phase (idle, starting, loading, ready, busy, error, untrusted). */
+    readonly shown: { text: string; tooltip: string; phase: string };
+    /** Shows "busy" with `reason` until called with undefined for the same `source`. */
+    setBusy(reason: string | undefined, source?: string): void;
+  };
+}
+
+export function activate(context: vscode.ExtensionContext): AadApi {
   const current = new Ctx(context);
   ctx = current;
   context.subscriptions.push(current);
-  for (const [id, factory] of Object.entries(COMMANDS)) context.subscriptions.push(vscode.commands.registerCommand(id, factory(current)));
+  for (const [id, factory] of Object.entries(COMMANDS)) {
+    const handler = factory(current) as (...args: unknown[]) => unknown;
+    // Every command returns what it produced, or undefined when it failed or the user backed out.
+    const reported = async (...args: unknown[]): Promise<unknown> => {
+      const result = await handler(...args);
+      if (result !== undefined && !NOT_A_SUCCESS.has(id)) current.succeeded();
+      return result;
+    };
+    context.subscriptions.push(vscode.commands.registerCommand(id, reported));
+  }
 
   const inline = new InlineCompletions(current);
   context.subscriptions.push(
@@ -27,6 +52,14 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   current.log.info(`activated ${context.extension.id} ${String((context.extension.packageJSON as { version?: unknown }).version)} in ${context.extensionPath}; workspace ${current.trusted ? "trusted" : "not trusted"}`);
   if (current.config.settings.inline.enabled) inline.warmUp();
+  return {
+    status: {
+      get shown() {
+        return current.statusBar.shown;
+      },
+      setBusy: (reason, source) => current.statusBar.setBusy(reason, source),
+    },
+  };
 }
 
 export async function deactivate(): Promise<void> {

@@ -18,6 +18,8 @@ export interface ModelPathSettings {
   readonly sft: string;
   readonly dpo: string;
   readonly dpoLora: string;
+  /** The reference model of contrastive decoding (`cd`); empty or absent: none (cd is not offered). */
+  readonly reference?: string;
 }
 
 export interface AadSettings {
@@ -51,6 +53,7 @@ export const SETTING_KEYS = {
   sft: "models.sft",
   dpo: "models.dpo",
   dpoLora: "models.dpoLora",
+  reference: "models.reference",
   alpha: "alpha",
   maxTokens: "maxTokens",
   method: "method",
@@ -69,7 +72,7 @@ export const SETTING_KEYS = {
 export type SettingKey = (typeof SETTING_KEYS)[keyof typeof SETTING_KEYS];
 
 export const DEFAULT_SETTINGS: AadSettings = {
-  models: { sft: "", dpo: "", dpoLora: "" },
+  models: { sft: "", dpo: "", dpoLora: "", reference: "" },
   alpha: 0.1,
   maxTokens: 128,
   method: "aad",
@@ -139,7 +142,7 @@ export function parseSettings(read: SettingReader): ParsedSettings {
   }
   const d = DEFAULT_SETTINGS;
   const k = SETTING_KEYS;
-  const models = { sft: take(k.sft, "", path), dpo: take(k.dpo, "", path), dpoLora: take(k.dpoLora, "", path) };
+  const models = { sft: take(k.sft, "", path), dpo: take(k.dpo, "", path), dpoLora: take(k.dpoLora, "", path), reference: take(k.reference, "", path) };
   const alpha = take(k.alpha, d.alpha, alphaCheck);
   const maxTokens = take(k.maxTokens, d.maxTokens, integer(1, LIMITS.maxTokens));
   const method = take(k.method, d.method, oneOf(METHOD_NAMES));
@@ -169,13 +172,15 @@ export interface ModelPair {
   readonly sft: string;
   readonly dpo?: string;
   readonly dpoLora?: string;
+  /** The reference model of `cd`, when there is one. */
+  readonly reference?: string;
   readonly builtIn: boolean;
   /** Short, for the status bar: "built-in" or the DPO file's name. */
   readonly label: string;
 }
 
-/** The files of the pair shipped in the extension folder. */
-export const BUILT_IN_PAIR = { sft: "models/sft.gguf", dpo: "models/dpo.gguf" } as const;
+/** The files of the pair shipped in the extension folder; the early SFT checkpoint is its reference for `cd` (as the CLI's). */
+export const BUILT_IN_PAIR = { sft: "models/sft.gguf", dpo: "models/dpo.gguf", reference: "models/sft-early.gguf" } as const;
 
 export function expandPath(path: string, home: string = homedir()): string {
   if (path === "~") return home;
@@ -183,34 +188,56 @@ export function expandPath(path: string, home: string = homedir()): string {
   return path;
 }
 
+/** Why the settings' pair was not used: what is wrong, and that the built-in pair is used meanwhile. */
+export interface PairProblem {
+  readonly message: string;
+  /** The settings name part of a pair (only the SFT model, say): the user meant a pair of their own. */
+  readonly incomplete: boolean;
+}
+
 /**
  * The pair to load: the user's (when the settings name a complete, consistent one) or the
  * built-in pair. Relative user paths cannot be resolved against a workspace (the settings are
- * machine-scoped), so they are reported and the built-in pair is used.
+ * machine-scoped), so they are reported and the built-in pair is used. `builtInReference` says
+ * whether the built-in pair's reference file exists (a checkout may lack it).
  */
-export function resolveModelPair(models: ModelPathSettings, extensionRoot: string): { pair: ModelPair; problems: readonly string[] } {
+export function resolveModelPair(
+  models: ModelPathSettings,
+  extensionRoot: string,
+  builtInReference: (path: string) => boolean = () => true,
+): { pair: ModelPair; problems: readonly string[]; pairProblems: readonly PairProblem[] } {
+  const reference = resolve(extensionRoot, BUILT_IN_PAIR.reference);
   const builtIn: ModelPair = {
     sft: resolve(extensionRoot, BUILT_IN_PAIR.sft),
     dpo: resolve(extensionRoot, BUILT_IN_PAIR.dpo),
+    ...(builtInReference(reference) ? { reference } : {}),
     builtIn: true,
     label: "built-in",
   };
   const { sft, dpo, dpoLora } = { sft: expandPath(models.sft), dpo: expandPath(models.dpo), dpoLora: expandPath(models.dpoLora) };
-  if (sft === "" && dpo === "" && dpoLora === "") return { pair: builtIn, problems: [] };
-  const problems: string[] = [];
-  if (sft === "") problems.push("aad.models.sft is not set");
-  if (dpo === "" && dpoLora === "") problems.push("neither aad.models.dpo nor aad.models.dpoLora is set");
-  if (dpo !== "" && dpoLora !== "") problems.push("both aad.models.dpo and aad.models.dpoLora are set");
-  for (const file of [sft, dpo, dpoLora]) if (file !== "" && !isAbsolute(file)) problems.push(`${file} is not an absolute path`);
-  if (problems.length > 0) return { pair: builtIn, problems: problems.map((p) => `${p}; using the built-in pair`) };
+  const userReference = expandPath(models.reference ?? "");
+  if (sft === "" && dpo === "" && dpoLora === "") {
+    const ignored = userReference === "" ? [] : [{ message: "aad.models.reference is set but aad.models.sft and aad.models.dpo are not; the built-in pair uses its own reference", incomplete: true }];
+    return { pair: builtIn, problems: ignored.map((p) => p.message), pairProblems: ignored };
+  }
+  const problems: PairProblem[] = [];
+  if (sft === "") problems.push({ message: "aad.models.sft is not set", incomplete: true });
+  if (dpo === "" && dpoLora === "") problems.push({ message: "neither aad.models.dpo nor aad.models.dpoLora is set", incomplete: true });
+  if (dpo !== "" && dpoLora !== "") problems.push({ message: "both aad.models.dpo and aad.models.dpoLora are set", incomplete: false });
+  for (const file of [sft, dpo, dpoLora, userReference]) if (file !== "" && !isAbsolute(file)) problems.push({ message: `${file} is not an absolute path`, incomplete: false });
+  if (problems.length > 0) {
+    const pairProblems = problems.map((p) => ({ ...p, message: `${p.message}; using the built-in pair` }));
+    return { pair: builtIn, problems: pairProblems.map((p) => p.message), pairProblems };
+  }
+  const withReference = userReference === "" ? {} : { reference: userReference };
   const pair: ModelPair =
     dpoLora !== ""
-      ? { sft, dpoLora, builtIn: false, label: `${basename(dpoLora)} (LoRA)` }
-      : { sft, dpo, builtIn: false, label: basename(dpo) };
-  return { pair, problems };
+      ? { sft, dpoLora, ...withReference, builtIn: false, label: `${basename(dpoLora)} (LoRA)` }
+      : { sft, dpo, ...withReference, builtIn: false, label: basename(dpo) };
+  return { pair, problems: [], pairProblems: [] };
 }
 
 /** Two pairs name the same files (the daemon keeps a loaded pair; no need to ask it again). */
-export function samePair(a: Pick<ModelPair, "sft" | "dpo" | "dpoLora">, b: Pick<ModelPair, "sft" | "dpo" | "dpoLora">): boolean {
-  return a.sft === b.sft && (a.dpo ?? "") === (b.dpo ?? "") && (a.dpoLora ?? "") === (b.dpoLora ?? "");
+export function samePair(a: Pick<ModelPair, "sft" | "dpo" | "dpoLora" | "reference">, b: Pick<ModelPair, "sft" | "dpo" | "dpoLora" | "reference">): boolean {
+  return a.sft === b.sft && (a.dpo ?? "") === (b.dpo ?? "") && (a.dpoLora ?? "") === (b.dpoLora ?? "") && (a.reference ?? "") === (b.reference ?? "");
 }

@@ -1,42 +1,63 @@
 /**
- * The status bar item: which pair, what the daemon is doing, how fast it last decoded. Clicking
- * it shows the daemon's status.
+ * The status bar item: which pair, what the daemon is doing, how fast it last decoded. It holds
+ * the status state machine (status-state.ts) and shows whatever the events fold to. Clicking it
+ * shows the daemon's status.
+ *
+ * Other parts of the extension report work with `setBusy(reason)` / `setBusy(undefined)` (e.g.
+ * inline completions computing a suggestion): the bar says "busy" while any source is busy.
  */
 import * as vscode from "vscode";
-import { formatRate, statusBarText, type StatusBarModel } from "./status-text.ts";
+import { reduceStatus, statusView, type StatusEvent, type StatusState, type StatusView } from "./status-state.ts";
+import { statusBarText, statusTooltipLines } from "./status-text.ts";
 
 export class StatusBar implements vscode.Disposable {
   readonly #item = vscode.window.createStatusBarItem("aad.status", vscode.StatusBarAlignment.Right, 100);
-  #model: StatusBarModel = { pairLabel: "built-in", state: "idle", tokensPerSecond: null, detail: null };
+  #state: StatusState;
 
-  constructor() {
+  constructor(initial: StatusState) {
+    this.#state = initial;
     this.#item.name = "AAD";
     this.#item.command = "aad.showStatus";
     this.#render();
     this.#item.show();
   }
 
-  get model(): StatusBarModel {
-    return this.#model;
+  get state(): StatusState {
+    return this.#state;
   }
 
-  update(change: Partial<StatusBarModel>): void {
-    this.#model = { ...this.#model, ...change };
+  get view(): StatusView {
+    return statusView(this.#state);
+  }
+
+  /** What the item shows now (for tests and the status command). */
+  get shown(): { text: string; tooltip: string; phase: string } {
+    return { text: statusBarText(this.#state), tooltip: statusTooltipLines(this.#state).join("\n"), phase: this.view.phase };
+  }
+
+  dispatch(event: StatusEvent): void {
+    this.#state = reduceStatus(this.#state, event);
     this.#render();
   }
 
+  /**
+   * Shows "busy" with `reason` in the tooltip while `source` computes; `undefined` ends it.
+   * Sources are independent: inline completions and a command can both be busy.
+   */
+  setBusy(reason: string | undefined, source = "external"): void {
+    this.dispatch({ type: "work", source, reason });
+  }
+
   #render(): void {
-    const model = this.#model;
-    this.#item.text = statusBarText(model);
+    const state = this.#state;
+    this.#item.text = statusBarText(state);
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.isTrusted = false;
-    tooltip.appendMarkdown(`**Alignment-Aware Decoding** — pair: `).appendText(model.pairLabel);
-    tooltip.appendMarkdown(`\n\nstate: ${model.state}`);
-    if (model.tokensPerSecond !== null) tooltip.appendMarkdown(`, last response ${formatRate(model.tokensPerSecond)}`);
-    if (model.detail !== null) tooltip.appendMarkdown("\n\n").appendText(model.detail);
+    tooltip.appendMarkdown("**Alignment-Aware Decoding**");
+    for (const line of statusTooltipLines(state)) tooltip.appendMarkdown("\n\n").appendText(line);
     tooltip.appendMarkdown("\n\nClick for the daemon's status.");
     this.#item.tooltip = tooltip;
-    this.#item.backgroundColor = model.state === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+    this.#item.backgroundColor = this.view.phase === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
   }
 
   dispose(): void {

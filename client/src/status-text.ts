@@ -1,20 +1,10 @@
 /**
- * What the status bar item says: pair, state and last speed, as text with codicons. No `vscode`
- * import, so it is tested on plain values; status-bar.ts shows it.
+ * What the status bar item says: pair, state and last speed, as text with codicons, and the
+ * tooltip's lines. No `vscode` import, so it is tested on plain values; status-bar.ts shows it.
  */
+import { statusView, type StatusPhase, type StatusState } from "./status-state.ts";
 
-export type ActivityState = "idle" | "starting" | "loading" | "ready" | "busy" | "error" | "untrusted";
-
-export interface StatusBarModel {
-  readonly pairLabel: string;
-  readonly state: ActivityState;
-  /** Of the last response; null before the first. */
-  readonly tokensPerSecond: number | null;
-  /** Shown in the tooltip: the error, or what is loading. */
-  readonly detail: string | null;
-}
-
-const ICONS: Record<ActivityState, string> = {
+const ICONS: Record<StatusPhase, string> = {
   idle: "$(circle-outline)",
   starting: "$(sync~spin)",
   loading: "$(sync~spin)",
@@ -24,9 +14,25 @@ const ICONS: Record<ActivityState, string> = {
   untrusted: "$(shield)",
 };
 
-export function statusBarText(model: StatusBarModel): string {
-  const speed = model.tokensPerSecond === null || model.state === "error" ? "" : ` · ${formatRate(model.tokensPerSecond)}`;
-  return `${ICONS[model.state]} AAD: ${model.pairLabel} · ${model.state}${speed}`;
+export function statusBarText(state: StatusState): string {
+  const view = statusView(state);
+  const speed = state.tokensPerSecond === null || view.phase === "error" ? "" : ` · ${formatRate(state.tokensPerSecond)}`;
+  return `${ICONS[view.phase]} AAD: ${view.label} · ${view.phase}${speed}`;
+}
+
+/** The tooltip as lines of plain text: pair, backend, α, last speed, then what is going on. */
+export function statusTooltipLines(state: StatusState): string[] {
+  const view = statusView(state);
+  const { wanted } = state;
+  const files = [wanted.sft, wanted.dpo ?? (wanted.dpoLora === undefined ? undefined : `${wanted.dpoLora} (LoRA)`)].filter((file) => file !== undefined);
+  return [
+    `pair: ${wanted.label} (${files.join(" + ")})`,
+    ...(wanted.reference === undefined ? [] : [`reference model (cd): ${wanted.reference}`]),
+    `backend: ${state.backend ?? "no daemon connected yet"}`,
+    `α: ${state.alpha}`,
+    `last response: ${state.tokensPerSecond === null ? "—" : formatRate(state.tokensPerSecond)}`,
+    `state: ${view.phase}${view.detail === null ? "" : ` — ${view.detail}`}`,
+  ];
 }
 
 export function formatRate(tokensPerSecond: number): string {

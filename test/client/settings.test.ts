@@ -71,7 +71,31 @@ test("token limits follow the daemon's", () => {
 test("without model settings the built-in pair in the extension folder is used", () => {
   const { pair, problems } = resolveModelPair(DEFAULT_SETTINGS.models, "/ext");
   assert.deepEqual(problems, []);
-  assert.deepEqual(pair, { sft: "/ext/models/sft.gguf", dpo: "/ext/models/dpo.gguf", builtIn: true, label: "built-in" });
+  assert.deepEqual(pair, { sft: "/ext/models/sft.gguf", dpo: "/ext/models/dpo.gguf", reference: "/ext/models/sft-early.gguf", builtIn: true, label: "built-in" });
+});
+
+test("the built-in pair has no reference model when its early checkpoint is missing", () => {
+  const { pair } = resolveModelPair(DEFAULT_SETTINGS.models, "/ext", () => false);
+  assert.equal(pair.reference, undefined);
+});
+
+test("aad.models.reference gives a user pair its reference model for cd", () => {
+  const { pair, problems } = resolveModelPair({ sft: "/m/sft.gguf", dpo: "/m/dpo.gguf", dpoLora: "", reference: "/m/ref.gguf" }, "/ext");
+  assert.deepEqual(problems, []);
+  assert.equal(pair.reference, "/m/ref.gguf");
+  assert.equal(parseSettings(reader({ "models.reference": " /m/ref.gguf " })).settings.models.reference, "/m/ref.gguf");
+});
+
+test("only one model set is an incomplete pair: flagged so the user is asked, not silently switched", () => {
+  for (const models of [
+    { sft: "/m/sft.gguf", dpo: "", dpoLora: "" },
+    { sft: "", dpo: "/m/dpo.gguf", dpoLora: "" },
+  ]) {
+    const { pair, pairProblems } = resolveModelPair(models, "/ext");
+    assert.equal(pair.builtIn, true);
+    assert.ok(pairProblems.some((problem) => problem.incomplete), JSON.stringify(pairProblems));
+  }
+  assert.ok(resolveModelPair({ sft: "/m/sft.gguf", dpo: "/m/dpo.gguf", dpoLora: "/m/lora.gguf" }, "/ext").pairProblems.every((problem) => !problem.incomplete));
 });
 
 test("a complete user pair is used, named by its DPO file", () => {
