@@ -1,8 +1,8 @@
 /**
  * The advantage view's panel on the extension side: one webview panel (media/ is its program),
  * created on first use and revealed after. Messages posted before the page says `ready` wait in
- * a queue, so a response that starts streaming at once is not lost. The view's export opens the
- * trace JSON in an editor.
+ * a queue, so a response that starts streaming at once is not lost. The view's export copies the
+ * trace JSON to the clipboard.
  */
 import * as vscode from "vscode";
 import { createNonce, renderWebviewHtml, WebviewHtmlError } from "../../media/html.ts";
@@ -96,14 +96,14 @@ export class AdvantageView implements vscode.Disposable {
     }
   }
 
-  /** The view's "Copy trace JSON": the trace opens in an editor, to save or paste from. */
+  /** The view's "Copy trace JSON": the trace goes to the clipboard, and a notification says so. */
   async #export(json: string): Promise<void> {
     try {
-      const document = await vscode.workspace.openTextDocument({ language: "json", content: json });
-      await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.One, preview: false });
-      this.log.info(`advantage view: trace exported (${json.length} characters)`);
+      await vscode.env.clipboard.writeText(json);
+      this.log.info(`advantage view: trace copied to the clipboard (${json.length} characters)`);
+      void vscode.window.showInformationMessage(`AAD: trace JSON copied to the clipboard (${json.length.toLocaleString("en-US")} characters).`);
     } catch (error) {
-      void vscode.window.showErrorMessage(`AAD: could not open the exported trace: ${error instanceof Error ? error.message : String(error)}`);
+      void vscode.window.showErrorMessage(`AAD: could not copy the trace: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
