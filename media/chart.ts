@@ -1,12 +1,24 @@
 /**
- * The per-position chart of one response: a bar per token for its advantage (clamped, on the
- * left axis) and the running implicit reward β·Σ advantage as a line (right axis). Drawn in
- * device pixels at the container's width, so it stays crisp; colours come from the stylesheet.
+ * The per-position chart of one response: a bar per token for its advantage (clamped to the
+ * colour scale's end) and the running implicit reward β·Σ advantage as a line. Drawn in device
+ * pixels at the container's width, so it stays crisp; colours come from the stylesheet. Each
+ * position has a hover tooltip (an SVG <title>) with the token, its advantage and the reward so
+ * far. In compare mode every column's chart gets the same reward range, so the lines compare.
  */
 import { svg, html } from "./dom.ts";
-import { formatReward } from "./format.ts";
+import { describeToken, formatAdvantage, formatReward } from "./format.ts";
 import type { TraceEntry } from "./messages.ts";
-import { ADVANTAGE_CLAMP, clampAdvantage } from "./scale.ts";
+import { ADVANTAGE_CLAMP, clampAdvantage, formatScale } from "./scale.ts";
+
+/** What the view decides for every chart: the scales, and where the answers start to differ. */
+export interface ChartFrame {
+  /** The advantage panel's end, nats (the colour scale's). */
+  readonly scale: number;
+  /** The reward panel's range; absent: the chart's own. */
+  readonly rewardRange?: { readonly low: number; readonly high: number };
+  /** The first position where the answers differ. */
+  readonly diverge?: number;
+}
 
 export interface AdvantageChartOptions {
   readonly label: string;
@@ -33,8 +45,9 @@ export class AdvantageChart {
   readonly #svg: SVGSVGElement;
   #entries: readonly TraceEntry[] = [];
   #beta = 0.1;
+  #frame: ChartFrame = { scale: ADVANTAGE_CLAMP };
   #cursor: number | undefined;
-  #frame: number | undefined;
+  #pending: number | undefined;
   #width = 0;
   readonly #resizes: ResizeObserver;
 
@@ -51,14 +64,27 @@ export class AdvantageChart {
 
   dispose(): void {
     this.#resizes.disconnect();
-    if (this.#frame !== undefined) cancelAnimationFrame(this.#frame);
-    this.#frame = undefined;
+    if (this.#pending !== undefined) cancelAnimationFrame(this.#pending);
+    this.#pending = undefined;
   }
 
   update(entries: readonly TraceEntry[], beta: number): void {
     this.#entries = entries;
     this.#beta = beta;
     this.#schedule();
+  }
+
+  setFrame(frame: ChartFrame): void {
+    const before = this.#frame;
+    this.#frame = frame;
+    if (
+      before.scale !== frame.scale ||
+      before.diverge !== frame.diverge ||
+      before.rewardRange?.low !== frame.rewardRange?.low ||
+      before.rewardRange?.high !== frame.rewardRange?.high
+    ) {
+      this.#schedule();
+    }
   }
 
   setCursor(position: number | undefined): void {
@@ -68,9 +94,9 @@ export class AdvantageChart {
 
   /** Streaming sends many small updates; draw at most once a frame. */
   #schedule(): void {
-    if (this.#frame !== undefined) return;
-    this.#frame = requestAnimationFrame(() => {
-      this.#frame = undefined;
+    if (this.#pending !== undefined) return;
+    this.#pending = requestAnimationFrame(() => {
+      this.#pending = undefined;
       this.#draw();
     });
   }
@@ -89,11 +115,12 @@ export class AdvantageChart {
     const barWidth = Math.max(1, Math.floor(step * 0.75));
     const xOf = (i: number): number => Math.round(left + i * step);
 
-    // Advantage panel: zero in the middle, ±ADVANTAGE_CLAMP at the edges.
+    // Advantage panel: zero in the middle, ±scale at the edges.
+    const scale = this.#frame.scale;
     const barsTop = MARGIN.top;
     const barsBottom = barsTop + BARS_HEIGHT;
     const zero = Math.round((barsTop + barsBottom) / 2);
-    const yAdvantage = (a: number): number => Math.round(zero - (clampAdvantage(a) / ADVANTAGE_CLAMP) * (BARS_HEIGHT / 2));
+    const yAdvantage = (a: number): number => Math.round(zero - (clampAdvantage(a, scale) / scale) * (BARS_HEIGHT / 2));
     let dpoBars = "";
     let sftBars = "";
     let unknownMarks = "";
@@ -108,15 +135,16 @@ export class AdvantageChart {
       const rect = end <= zero ? `M${x},${end}h${barWidth}V${zero}h${-barWidth}z` : `M${x},${zero + 1}h${barWidth}V${end}h${-barWidth}z`;
       if (entry.advantage >= 0) dpoBars += rect;
       else sftBars += rect;
-      if (Math.abs(entry.advantage) > ADVANTAGE_CLAMP) clipMarks += `M${x},${end <= zero ? end : end - 2}h${barWidth}v2h${-barWidth}z`;
+      if (Math.abs(entry.advantage) > scale) clipMarks += `M${x},${end <= zero ? end : end - 2}h${barWidth}v2h${-barWidth}z`;
     });
 
-    // Reward panel: its own scale, always including 0.
+    // Reward panel: the view's shared range in compare mode, else its own; always including 0.
     const rewardTop = barsBottom + GAP;
     const rewardBottom = rewardTop + REWARD_HEIGHT;
     const rewards = runningReward(entries, this.#beta);
-    const low = rewards.reduce((min, r) => Math.min(min, r), 0);
-    const high = rewards.reduce((max, r) => Math.max(max, r), 0);
+    const shared = this.#frame.rewardRange;
+    const low = Math.min(shared?.low ?? 0, rewards.reduce((min, r) => Math.min(min, r), 0));
+    const high = Math.max(shared?.high ?? 0, rewards.reduce((max, r) => Math.max(max, r), 0));
     const range = high - low || 1;
     const yReward = (r: number): number => rewardBottom - ((r - low) / range) * REWARD_HEIGHT;
     let line = `M${left},${yReward(0).toFixed(1)}`;
@@ -131,7 +159,7 @@ export class AdvantageChart {
       svg("text", { className: "panel-title", text, attributes: { x: String(left), y: String(y - 5) } });
 
     const children: SVGElement[] = [
-      title(barsTop, `advantage, nats (capped at ±${ADVANTAGE_CLAMP})`),
+      title(barsTop, `advantage log p_dpo − log p_sft, nats (scale ±${formatScale(scale)})`),
       title(rewardTop, `implicit reward, β = ${this.#beta}`),
       path("grid", hline(barsTop) + hline(barsBottom)),
       path("axis", hline(zero)),
@@ -139,9 +167,9 @@ export class AdvantageChart {
       path("bars bars-sft", sftBars),
       path("bars bars-unknown", unknownMarks),
       path("bars bars-clipped", clipMarks),
-      label("tick", left - 5, barsTop + 4, `+${ADVANTAGE_CLAMP}`, "end"),
+      label("tick", left - 5, barsTop + 4, `+${formatScale(scale)}`, "end"),
       label("tick", left - 5, zero, "0", "end"),
-      label("tick", left - 5, barsBottom - 4, `−${ADVANTAGE_CLAMP}`, "end"),
+      label("tick", left - 5, barsBottom - 4, `−${formatScale(scale)}`, "end"),
       path("grid", hline(rewardTop) + hline(rewardBottom)),
       path("axis", hline(yReward(0))),
     ];
@@ -155,6 +183,27 @@ export class AdvantageChart {
       const labelY = Math.min(rewardBottom - 5, Math.max(rewardTop + 5, yReward(last)));
       children.push(label("tick reward-last", endX + 6, labelY, formatReward(last), "start"));
     }
+    const diverge = this.#frame.diverge;
+    if (diverge !== undefined && diverge < Math.max(entries.length, 1)) {
+      const x = xOf(diverge) + 0.5;
+      children.push(path("diverge", `M${x},${barsTop - 4}V${rewardBottom}`));
+      children.push(svg("text", { className: "diverge-label", text: "differs from here", attributes: { x: String(x + 3), y: String(barsTop + 9) } }));
+    }
+    // One invisible column per position, its tooltip the token and its numbers.
+    const hits = svg("g", { className: "hits" });
+    entries.forEach((entry, i) => {
+      const hit = svg("rect", {
+        className: "hit",
+        attributes: { x: String(xOf(i)), y: String(barsTop), width: String(Math.max(1, Math.ceil(step))), height: String(rewardBottom - barsTop), "data-position": String(i) },
+      });
+      hit.append(
+        svg("title", {
+          text: `token ${i + 1}: ${describeToken(entry)}\nadvantage ${formatAdvantage(entry.advantage)} nats\nimplicit reward so far ${formatReward(rewards[i] ?? 0)}`,
+        }),
+      );
+      hits.append(hit);
+    });
+    children.push(hits);
     if (this.#cursor !== undefined && this.#cursor < entries.length) {
       const x = xOf(this.#cursor) + Math.floor(barWidth / 2) + 0.5;
       children.push(path("cursor", `M${x},${barsTop}V${rewardBottom}`));

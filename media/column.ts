@@ -1,5 +1,5 @@
 /** One response in the view: its header and totals, its tokens, its chart. */
-import { AdvantageChart } from "./chart.ts";
+import { AdvantageChart, type ChartFrame } from "./chart.ts";
 import type { DetailPanel } from "./detail.ts";
 import { html } from "./dom.ts";
 import { formatAdvantage, formatReward } from "./format.ts";
@@ -12,6 +12,7 @@ export class ResponseColumn {
   readonly #chart: AdvantageChart;
   readonly #status: HTMLElement;
   readonly #totals: HTMLElement;
+  readonly #placeholder: HTMLElement;
   #stats: ResponseStats | undefined;
   #oracleReward: number | undefined;
   /** Σ advantage over the tokens so far, so a streamed token costs O(1) here. */
@@ -21,8 +22,11 @@ export class ResponseColumn {
     readonly spec: ColumnSpec,
     panel: DetailPanel,
     private beta: number,
+    options: { readonly alpha?: number; readonly placeholder?: string } = {},
   ) {
-    this.tokens = new TokenStream({ label: spec.label, panel, onCurrent: (position) => this.#chart.setCursor(position) });
+    const alpha = spec.alpha ?? options.alpha;
+    this.tokens = new TokenStream({ label: spec.label, panel, onCurrent: (position) => this.#chart.setCursor(position), alpha: () => alpha });
+    this.#placeholder = html("p", { className: "placeholder", text: options.placeholder ?? "Waiting for the first tokens…", attributes: { "aria-live": "polite" } });
     this.#chart = new AdvantageChart({ label: spec.label, onPick: (position) => this.tokens.focus(position) });
     this.#status = html("span", { className: "status", text: "waiting", attributes: { "data-state": "waiting" } });
     this.#totals = html("dl", { className: "totals" });
@@ -34,10 +38,12 @@ export class ResponseColumn {
         "header",
         { className: "column-head" },
         html("h2", { text: spec.label, attributes: { id: headingId } }),
-        html("span", { className: "method", text: spec.method }),
+        // The method once: a heading that already says it ("aad") gets no second "aad".
+        ...(spec.label.includes(spec.method) ? [] : [html("span", { className: "method", text: spec.method })]),
         this.#status,
         this.#totals,
       ),
+      this.#placeholder,
       this.tokens.element,
       this.#chart.element,
     );
@@ -56,8 +62,25 @@ export class ResponseColumn {
     return this.tokens.entries;
   }
 
+  get finished(): boolean {
+    return this.#stats !== undefined;
+  }
+
+  /** The text shown until the first token (the pair loading, the first tokens on their way). */
+  setPlaceholder(text: string): void {
+    this.#placeholder.textContent = text;
+  }
+
+  /** The view's scales and divergence point, shared by every column. */
+  setFrame(frame: ChartFrame): void {
+    this.tokens.rescale(frame.scale);
+    this.tokens.markDivergence(frame.diverge);
+    this.#chart.setFrame(frame);
+  }
+
   append(entries: readonly TraceEntry[]): void {
     if (entries.length === 0) return;
+    this.#placeholder.hidden = true;
     this.tokens.append(entries);
     for (const entry of entries) this.#advantageSum += entry.advantage ?? 0;
     this.#setStatus("streaming", "generating…");
@@ -74,6 +97,7 @@ export class ResponseColumn {
     this.#stats = stats;
     this.#oracleReward = oracleReward;
     this.beta = stats.beta;
+    this.#placeholder.hidden = true;
     this.#setStatus("done", "done");
     this.#chart.update(this.tokens.entries, this.beta);
     this.#renderTotals();

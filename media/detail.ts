@@ -3,9 +3,11 @@
  * and kept open ("pinned") with Enter or a click until Escape.
  */
 import { html } from "./dom.ts";
-import { describePiece, describeToken, formatAdvantage, formatLogprob, formatProbability, formatRank } from "./format.ts";
-import type { TraceEntry } from "./messages.ts";
+import { describeToken, explainToken, formatAdvantage, formatLogprob, formatProbability, formatRank } from "./format.ts";
+import type { TraceEntry, ViewCandidate } from "./messages.ts";
 import { shadeOf } from "./scale.ts";
+import { tokenContent } from "./token-content.ts";
+import { isSingleCandidate } from "./tokens.ts";
 
 export interface DetailSubject {
   readonly entry: TraceEntry;
@@ -13,6 +15,10 @@ export interface DetailSubject {
   readonly position: number;
   readonly columnLabel: string;
   readonly anchor: Element;
+  /** The α of the candidate set, when the view knows it. */
+  readonly alpha?: number;
+  /** The scale's end (nats) the token is coloured on. */
+  readonly scale?: number;
 }
 
 /** The text of a token id, when the view knows it. */
@@ -111,8 +117,8 @@ export class DetailPanel {
     this.element.style.top = `${Math.round(top)}px`;
   }
 
-  #render({ entry, position, columnLabel }: DetailSubject): void {
-    const shade = shadeOf(entry.advantage);
+  #render({ entry, position, columnLabel, alpha, scale }: DetailSubject): void {
+    const shade = shadeOf(entry.advantage, scale);
     const verdict = {
       dpo: "DPO preferred",
       sft: "SFT preferred",
@@ -125,15 +131,21 @@ export class DetailPanel {
     ];
 
     const notes: string[] = [];
-    if (entry.candidateSetSize === 1) notes.push("Single candidate: the DPO model left no choice.");
+    const explained = explainToken(entry);
+    if (explained !== undefined) notes.push(explained);
+    const threshold = alpha === undefined ? "α · max p_dpo" : `${alpha} · max p_dpo`;
+    if (!entry.inCandidateSet) {
+      notes.push(
+        `Outside the DPO candidate set: p_dpo is below ${threshold}. The set held ${entry.candidateSetSize} token${entry.candidateSetSize === 1 ? "" : "s"}; this method picked another.`,
+      );
+    } else if (isSingleCandidate(entry)) notes.push(`Single candidate: no other token had p_dpo ≥ ${threshold}, so AAD had no choice.`);
     if (entry.sftSkipped) notes.push("The SFT model was not consulted for this step.");
-    if (!entry.inCandidateSet) notes.push("Outside the DPO candidate set.");
 
     this.element.replaceChildren(
       html(
         "div",
         { className: "detail-head" },
-        html("span", { className: "detail-piece", text: describeToken(entry) }),
+        html("span", { className: "detail-piece", attributes: { "aria-label": describeToken(entry) } }, ...tokenContent(entry)),
         html("span", { className: "detail-where", text: `${columnLabel} · token ${position + 1}` }),
       ),
       html(
@@ -141,43 +153,81 @@ export class DetailPanel {
         { className: "detail-numbers" },
         ...number("pDpo", "p_dpo", formatProbability(entry.logprobDpo), `log ${formatLogprob(entry.logprobDpo)}`),
         ...number("pSft", "p_sft", formatProbability(entry.logprobSft), `log ${formatLogprob(entry.logprobSft)}`),
-        ...number("advantage", "advantage", formatAdvantage(entry.advantage), verdict),
-        ...number("candidateSetSize", "candidates", String(entry.candidateSetSize)),
+        ...number("advantage", "advantage", formatAdvantage(entry.advantage), `nats, ${verdict}`),
+        ...number("candidateSetSize", "candidates", String(entry.candidateSetSize), alpha === undefined ? undefined : `α = ${alpha}`),
         ...number("dpoRank", "DPO rank", formatRank(entry.dpoRank)),
       ),
       ...notes.map((note) => html("p", { className: "detail-note", text: note })),
-      this.#candidateTable(entry),
+      ...(entry.top.length === 0 ? [] : [this.#candidateTable(entry, scale)]),
       html("p", { className: "detail-keys", text: this.#pinned ? "Esc closes" : "Enter pins · Esc closes" }),
     );
   }
 
-  #candidateTable(entry: TraceEntry): HTMLTableElement {
+  /**
+   * The DPO model's top tokens with their text, and the picked token's own row after them when
+   * it is not among them (a method that departs from the DPO model can pick a token of rank 30).
+   */
+  #candidateTable(entry: TraceEntry, scale: number | undefined): HTMLTableElement {
     const header = html(
       "tr",
       {},
-      ...["", "token", "p_dpo", "p_sft", "adv."].map((label) => html("th", { text: label, attributes: { scope: "col" } })),
+      ...["", "#", "token", "p_dpo", "p_sft", "adv."].map((label) => html("th", { text: label, attributes: { scope: "col" } })),
     );
-    const rows = entry.top.map((candidate) => {
-      const piece = candidate.piece ?? this.options.pieceOf(candidate.token);
-      return html(
+    const row = (candidate: CandidateRow, rank: number | null, text: { piece: string; bytes?: string; special?: string } | undefined): HTMLElement =>
+      html(
         "tr",
         {
           className: [candidate.picked ? "picked" : "", candidate.inCandidateSet ? "in-set" : "out-of-set"].join(" ").trim(),
-          attributes: { "data-token": String(candidate.token) },
+          attributes: { "data-token": String(candidate.token), "data-rank": rank === null ? "" : String(rank) },
         },
         html("td", { className: "mark", text: candidate.picked ? "✓" : "", attributes: candidate.picked ? { "aria-label": "picked" } : {} }),
-        html("td", { className: "piece", text: piece === undefined ? `#${candidate.token}` : describePiece(piece) }),
+        html("td", { className: "num rank", text: formatRank(rank) }),
+        html(
+          "td",
+          { className: "piece", attributes: text === undefined ? {} : { "aria-label": describeToken(text) } },
+          ...(text === undefined ? [`#${candidate.token}`] : tokenContent(text)),
+        ),
         html("td", { className: "num", text: formatProbability(candidate.logprobDpo) }),
         html("td", { className: "num", text: formatProbability(candidate.logprobSft) }),
-        html("td", { className: `num adv-${shadeOf(candidate.advantage).side}`, text: formatAdvantage(candidate.advantage) }),
+        html("td", { className: `num adv-${shadeOf(candidate.advantage, scale).side}`, text: formatAdvantage(candidate.advantage) }),
       );
-    });
+    const rows = entry.top.map((candidate, i) =>
+      row(candidate, i + 1, candidate.picked ? entry : candidate.piece !== undefined ? textOf(candidate) : this.#known(candidate.token)),
+    );
+    if (!entry.top.some((candidate) => candidate.picked)) {
+      rows.push(html("tr", { className: "gap", attributes: { "aria-hidden": "true" } }, html("td", { text: "⋮", attributes: { colspan: "6" } })));
+      const own: CandidateRow = {
+        token: entry.token,
+        logprobDpo: entry.logprobDpo,
+        logprobSft: entry.logprobSft,
+        advantage: entry.advantage,
+        inCandidateSet: entry.inCandidateSet,
+        picked: true,
+      };
+      rows.push(row(own, entry.dpoRank, entry));
+    }
     return html(
       "table",
       { className: "candidates" },
-      html("caption", { text: "DPO top tokens (dimmed: outside the candidate set)" }),
+      html("caption", { text: "The DPO model's top tokens (dimmed: outside the candidate set)" }),
       html("thead", {}, header),
       html("tbody", {}, ...rows),
     );
   }
+
+  #known(token: number): { piece: string } | undefined {
+    const piece = this.options.pieceOf(token);
+    return piece === undefined ? undefined : { piece };
+  }
+}
+
+/** A row of the table: a top token, or the picked token (whose p_dpo may be unknown). */
+type CandidateRow = Omit<ViewCandidate, "logprobDpo"> & { readonly logprobDpo: number | null };
+
+function textOf(candidate: ViewCandidate): { piece: string; bytes?: string; special?: string } {
+  return {
+    piece: candidate.piece ?? "",
+    ...(candidate.bytes === undefined ? {} : { bytes: candidate.bytes }),
+    ...(candidate.special === undefined ? {} : { special: candidate.special }),
+  };
 }

@@ -45,11 +45,29 @@ export function formatRank(rank: number | null): string {
   return rank === null ? "unknown" : String(rank);
 }
 
-/** A run of a token's text: literal characters, or one whitespace character the CSS marks. */
+/** A run of a token's text: literal characters, one whitespace character the CSS marks, or one control character shown as a named chip. */
 export interface PieceSegment {
   readonly text: string;
   /** Set for a run that is one whitespace character (or an empty piece), drawn with a marker. */
   readonly whitespace?: "space" | "newline" | "tab" | "return" | "empty";
+  /** Set for a run that is one invisible control or format character: its name ("NAK", "U+200B"). */
+  readonly control?: string;
+}
+
+const C0_NAMES = [
+  "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
+  "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
+];
+/** Invisible characters, except the joiners that hold emoji and scripts together (ZWNJ, ZWJ). */
+const INVISIBLE = /^(?![\u200c\u200d])[\p{Cc}\p{Cf}]$/u;
+
+/** The name of an invisible control or format character (C0 by its abbreviation, DEL, else U+XXXX); undefined for any other. */
+export function controlName(char: string): string | undefined {
+  if (!INVISIBLE.test(char)) return undefined;
+  const code = char.codePointAt(0)!;
+  if (code < 0x20) return C0_NAMES[code];
+  if (code === 0x7f) return "DEL";
+  return `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
 const WHITESPACE: Readonly<Record<string, PieceSegment["whitespace"]>> = { " ": "space", "\n": "newline", "\t": "tab", "\r": "return" };
@@ -58,6 +76,8 @@ const WHITESPACE: Readonly<Record<string, PieceSegment["whitespace"]>> = { " ": 
  * The runs of `piece`, each whitespace character a run of its own. The characters stay real
  * (so lines wrap at spaces, break at newlines and copy as typed); the stylesheet draws a marker
  * over each: "·" for a space, "→" for a tab, "⏎" before a line break, "∅" for an empty piece.
+ * An invisible control character (U+0015, a zero-width space) is a run of its own with its name,
+ * shown as a chip: it is in the text, but a font would draw it as nothing or as a box.
  */
 export function pieceSegments(piece: string): PieceSegment[] {
   if (piece.length === 0) return [{ text: "", whitespace: "empty" }];
@@ -65,13 +85,14 @@ export function pieceSegments(piece: string): PieceSegment[] {
   let literal = "";
   for (const char of piece) {
     const whitespace = WHITESPACE[char];
-    if (whitespace === undefined) {
+    const control = whitespace === undefined ? controlName(char) : undefined;
+    if (whitespace === undefined && control === undefined) {
       literal += char;
       continue;
     }
     if (literal !== "") segments.push({ text: literal });
     literal = "";
-    segments.push({ text: char, whitespace });
+    segments.push(whitespace === undefined ? { text: char, control: control! } : { text: char, whitespace });
   }
   if (literal !== "") segments.push({ text: literal });
   return segments;
@@ -104,7 +125,24 @@ export function describeToken(entry: { readonly piece: string; readonly bytes?: 
   const display = tokenDisplay(entry);
   if (display.kind === "special") return `special token ${display.name}`;
   if (display.kind === "partial") return `part of a character, bytes ${display.bytes}`;
-  return describePiece(entry.piece);
+  const controls = display.segments.flatMap((segment) => (segment.control === undefined ? [] : [segment.control]));
+  return controls.length === 0 ? describePiece(entry.piece) : `${describePiece(entry.piece)} (control character ${controls.join(", ")})`;
+}
+
+/**
+ * What a token that is not plain text is, in a sentence for the details panel; undefined for
+ * plain text. A special token adds no text; a control character is text no font shows.
+ */
+export function explainToken(entry: { readonly piece: string; readonly bytes?: string; readonly special?: string }): string | undefined {
+  const display = tokenDisplay(entry);
+  if (display.kind === "special") {
+    return `${display.name} is a special token of the model's vocabulary (end of generation or control): it adds no text, and a response ends on an end-of-generation token.`;
+  }
+  if (display.kind === "partial") return `This token's bytes (${display.bytes}) are only part of a character; the character shows on the token that completes it.`;
+  if (entry.piece === "") return "This token adds no text (∅).";
+  const controls = display.segments.flatMap((segment) => (segment.control === undefined ? [] : [segment.control]));
+  if (controls.length === 0) return undefined;
+  return `Contains the invisible control character${controls.length > 1 ? "s" : ""} ${controls.join(", ")}: it is in the text, but has no visible form.`;
 }
 
 function spacedHex(hex: string): string {

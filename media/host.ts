@@ -7,6 +7,7 @@ import type { ViewMessage } from "./messages.ts";
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
+  setState(state: unknown): void;
 }
 
 /** Defined by VS Code's webview host script; absent in a plain page. */
@@ -14,6 +15,8 @@ type AcquireVsCodeApi = () => VsCodeApi;
 
 export interface Host {
   post(message: ViewMessage): void;
+  /** Keeps the page's state for VS Code to hand back when it restores the panel (a no-op in a plain page). */
+  save(state: unknown): void;
 }
 
 export const VIEW_MESSAGE_EVENT = "aad-view-message";
@@ -25,6 +28,9 @@ export function connectHost(): Host {
     post(message) {
       if (api !== undefined) api.postMessage(message);
       else window.dispatchEvent(new CustomEvent(VIEW_MESSAGE_EVENT, { detail: message }));
+    },
+    save(state) {
+      api?.setState(state);
     },
   };
 }

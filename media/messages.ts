@@ -5,9 +5,15 @@
  * carries model output and a malformed one must not break the page.
  *
  * Host → view
- *   reset   {type, title, method, mode: "single" | "compare", columns?: ColumnSpec[], beta?}
+ *   reset   {type, title, method, mode: "single" | "compare", columns?: ColumnSpec[], beta?,
+ *            run?: RunInfo, scale?: "auto" | number, placeholder?}
  *           Clears the view. In "single" mode there is one column (id SINGLE_COLUMN, unless
  *           `columns` names it); in "compare" mode one column per ColumnSpec, side by side.
+ *           `run` says how the answer is made (pair, method, α, prompt and its mode) for the
+ *           header, and, with `rerun`, offers the controls that decode it again. `scale` is the
+ *           colour scale's end in nats ("auto": the answer's own range). `placeholder` shows in
+ *           each column until its first token (e.g. while the pair loads).
+ *   status  {type, text}   Replaces the placeholder of the columns still waiting for tokens.
  *   tokens  {type, column?, entries: TraceEntry[]}
  *           Appends the entries, in order, to the column (the first one when `column` is absent).
  *           Sent as the daemon streams them: any number of messages, each with one or more entries.
@@ -20,6 +26,9 @@
  *   ready   {type}        The script has loaded and listens; the host may send a reset.
  *   export  {type, json}  The user exported the trace; `json` is an ExportedTrace. The view also
  *                         tries navigator.clipboard, which a webview may refuse.
+ *   rerun   {type, method, alpha, maxTokens}
+ *                         Decode the run's prompt again with these settings, and show the answer
+ *                         against the one shown now.
  *
  * Only type imports from the server: the webview bundle must not pull in decoding code.
  */
@@ -27,10 +36,8 @@ import type { CandidateInfo, ResponseStats, TraceEntry as ServerTraceEntry } fro
 
 export type { ResponseStats };
 
-/** A candidate as the view shows it; `piece` lets the host name tokens the response never picked. */
-export interface ViewCandidate extends CandidateInfo {
-  readonly piece?: string;
-}
+/** A candidate as the view shows it: the server's, whose `piece`, `bytes` and `special` name tokens the response never picked. */
+export type ViewCandidate = CandidateInfo;
 
 /** A server TraceEntry is one of these; the view reads an optional `piece` on candidates. */
 export interface TraceEntry extends Omit<ServerTraceEntry, "top"> {
@@ -43,6 +50,23 @@ export interface ColumnSpec {
   readonly id: string;
   readonly method: string;
   readonly label: string;
+  /** The α this column's answer was decoded with, when it differs between columns. */
+  readonly alpha?: number;
+}
+
+export type PromptMode = "chat" | "raw";
+
+/** How the answer on show was made. */
+export interface RunInfo {
+  /** The pair's name, e.g. "built-in (sft.gguf + dpo.gguf)". */
+  readonly pair: string;
+  readonly method: string;
+  readonly alpha: number;
+  readonly maxTokens?: number;
+  readonly prompt: string;
+  readonly promptMode: PromptMode;
+  /** Offered by the controls: the methods this pair can run. Absent: no controls (e.g. a scoring of existing text). */
+  readonly rerun?: { readonly methods: readonly string[] };
 }
 
 export interface ResetMessage {
@@ -53,6 +77,16 @@ export interface ResetMessage {
   readonly columns?: readonly ColumnSpec[];
   /** For the running implicit reward before `done` brings the response's own beta. Default DEFAULT_BETA. */
   readonly beta?: number;
+  readonly run?: RunInfo;
+  /** The colour scale's end, nats; "auto" (default): the answer's own range. */
+  readonly scale?: "auto" | number;
+  /** Shown in each column until its first token. */
+  readonly placeholder?: string;
+}
+
+export interface StatusMessage {
+  readonly type: "status";
+  readonly text: string;
 }
 
 export interface TokensMessage {
@@ -73,7 +107,7 @@ export interface ErrorMessage {
   readonly message: string;
 }
 
-export type HostMessage = ResetMessage | TokensMessage | DoneMessage | ErrorMessage;
+export type HostMessage = ResetMessage | TokensMessage | DoneMessage | ErrorMessage | StatusMessage;
 
 export interface ReadyMessage {
   readonly type: "ready";
@@ -84,7 +118,14 @@ export interface ExportMessage {
   readonly json: string;
 }
 
-export type ViewMessage = ReadyMessage | ExportMessage;
+export interface RerunMessage {
+  readonly type: "rerun";
+  readonly method: string;
+  readonly alpha: number;
+  readonly maxTokens: number;
+}
+
+export type ViewMessage = ReadyMessage | ExportMessage | RerunMessage;
 
 /** The JSON the view exports: everything it was sent, per column. */
 export interface ExportedTrace {
@@ -93,6 +134,8 @@ export interface ExportedTrace {
   readonly method: string;
   readonly mode: DecodingMode;
   readonly beta: number;
+  /** How the answer was made, when the host said. */
+  readonly run?: RunInfo;
   readonly columns: readonly {
     readonly id: string;
     readonly method: string;
@@ -126,7 +169,9 @@ function isCandidate(value: unknown): value is ViewCandidate {
     isNumberOrNull(value.advantage) &&
     typeof value.inCandidateSet === "boolean" &&
     typeof value.picked === "boolean" &&
-    isOptional(value.piece, isString)
+    isOptional(value.piece, isString) &&
+    isOptional(value.bytes, isString) &&
+    isOptional(value.special, isString)
   );
 }
 
@@ -165,7 +210,20 @@ function isStats(value: unknown): value is ResponseStats {
 }
 
 function isColumnSpec(value: unknown): value is ColumnSpec {
-  return isObject(value) && isString(value.id) && isString(value.method) && isString(value.label);
+  return isObject(value) && isString(value.id) && isString(value.method) && isString(value.label) && isOptional(value.alpha, isNumber);
+}
+
+function isRunInfo(value: unknown): value is RunInfo {
+  return (
+    isObject(value) &&
+    isString(value.pair) &&
+    isString(value.method) &&
+    isNumber(value.alpha) &&
+    isOptional(value.maxTokens, isNumber) &&
+    isString(value.prompt) &&
+    (value.promptMode === "chat" || value.promptMode === "raw") &&
+    isOptional(value.rerun, (v): v is RunInfo["rerun"] => isObject(v) && Array.isArray(v.methods) && v.methods.every(isString))
+  );
 }
 
 /** The message `data` holds, or undefined when it is not one of the host's messages. */
@@ -177,7 +235,10 @@ export function parseHostMessage(data: unknown): HostMessage | undefined {
         isString(data.method) &&
         (data.mode === "single" || data.mode === "compare") &&
         isOptional(data.columns, (v): v is ColumnSpec[] => Array.isArray(v) && v.every(isColumnSpec)) &&
-        isOptional(data.beta, isNumber)
+        isOptional(data.beta, isNumber) &&
+        isOptional(data.run, isRunInfo) &&
+        isOptional(data.scale, (v): v is "auto" | number => v === "auto" || (isNumber(v) && v > 0)) &&
+        isOptional(data.placeholder, isString)
         ? (data as unknown as ResetMessage)
         : undefined;
     case "tokens":
@@ -190,6 +251,8 @@ export function parseHostMessage(data: unknown): HostMessage | undefined {
         : undefined;
     case "error":
       return isString(data.message) ? (data as unknown as ErrorMessage) : undefined;
+    case "status":
+      return isString(data.text) ? (data as unknown as StatusMessage) : undefined;
     default:
       return undefined;
   }

@@ -7,22 +7,32 @@ import type { DetailPanel } from "./detail.ts";
 import { html } from "./dom.ts";
 import { describeToken, formatAdvantage, tokenDisplay } from "./format.ts";
 import type { TraceEntry } from "./messages.ts";
-import { shadeOf } from "./scale.ts";
+import { ADVANTAGE_CLAMP, shadeOf } from "./scale.ts";
+import { tokenContent } from "./token-content.ts";
 
 export interface TokenStreamOptions {
   readonly label: string;
   readonly panel: DetailPanel;
   /** The token the keyboard or pointer is on, for the chart's cursor. */
   readonly onCurrent?: (position: number | undefined) => void;
+  /** The α of the response's candidate sets, when known. */
+  readonly alpha?: () => number | undefined;
 }
 
 const SIDE_WORDS = { dpo: "DPO preferred", sft: "SFT preferred", neutral: "models agree", unknown: "advantage unknown" } as const;
+
+/** The DPO candidate set held this token alone (a token outside the set is never "single"). */
+export function isSingleCandidate(entry: TraceEntry): boolean {
+  return entry.candidateSetSize === 1 && entry.inCandidateSet;
+}
 
 export class TokenStream {
   readonly element: HTMLElement;
   readonly #entries: TraceEntry[] = [];
   readonly #spans: HTMLElement[] = [];
   #current = 0;
+  #scale = ADVANTAGE_CLAMP;
+  #diverge: number | undefined;
 
   constructor(private readonly options: TokenStreamOptions) {
     this.element = html("div", {
@@ -80,38 +90,54 @@ export class TokenStream {
     span.scrollIntoView({ block: "nearest", inline: "nearest" });
   }
 
+  /** Recolours every token for a new scale's end (nats). */
+  rescale(scale: number): void {
+    if (scale === this.#scale) return;
+    this.#scale = scale;
+    this.#entries.forEach((entry, i) => this.#shade(this.#spans[i]!, entry));
+  }
+
+  /** Marks the token where this answer starts to differ from the others (undefined: nowhere yet). */
+  markDivergence(position: number | undefined): void {
+    if (position === this.#diverge) return;
+    if (this.#diverge !== undefined) this.#spans[this.#diverge]?.classList.remove("diverge");
+    this.#diverge = position;
+    if (position !== undefined) this.#spans[position]?.classList.add("diverge");
+  }
+
+  #shade(span: HTMLElement, entry: TraceEntry): void {
+    const shade = shadeOf(entry.advantage, this.#scale);
+    for (const side of ["dpo", "sft", "neutral", "unknown"] as const) span.classList.toggle(`side-${side}`, side === shade.side);
+    // A CSS variable set through the CSSOM: allowed by the CSP, unlike a style attribute in markup.
+    span.style.setProperty("--strength", shade.strength.toFixed(3));
+    span.setAttribute("aria-label", this.#label(entry, Number(span.dataset.position), shade.side));
+  }
+
+  #label(entry: TraceEntry, position: number, side: keyof typeof SIDE_WORDS): string {
+    return [
+      `${position + 1}: ${describeToken(entry)}`,
+      `advantage ${formatAdvantage(entry.advantage)}, ${SIDE_WORDS[side]}`,
+      ...(isSingleCandidate(entry) ? ["single candidate"] : []),
+      ...(entry.inCandidateSet ? [] : ["outside the candidate set"]),
+    ].join(", ");
+  }
+
   #tokenElement(entry: TraceEntry, position: number): HTMLElement {
-    const shade = shadeOf(entry.advantage);
-    const classes = ["tok", `side-${shade.side}`];
-    if (entry.candidateSetSize === 1) classes.push("single");
+    const classes = ["tok"];
+    if (isSingleCandidate(entry)) classes.push("single");
     const display = tokenDisplay(entry);
     if (display.kind !== "text") classes.push(display.kind);
+    if (display.kind === "text" && display.segments.some((segment) => segment.control !== undefined)) classes.push("control");
+    if (position === this.#diverge) classes.push("diverge");
     const span = html(
       "span",
       {
         className: classes.join(" "),
-        attributes: {
-          role: "option",
-          tabindex: "-1",
-          "aria-selected": "false",
-          "data-position": String(position),
-          "aria-label": [
-            `${position + 1}: ${describeToken(entry)}`,
-            `advantage ${formatAdvantage(entry.advantage)}, ${SIDE_WORDS[shade.side]}`,
-            ...(entry.candidateSetSize === 1 ? ["single candidate"] : []),
-          ].join(", "),
-        },
+        attributes: { role: "option", tabindex: "-1", "aria-selected": "false", "data-position": String(position) },
       },
-      ...(display.kind === "special"
-        ? [html("span", { className: "chip", text: display.name })]
-        : display.kind === "partial"
-          ? [html("span", { className: "bytes", text: display.bytes })]
-          : display.segments.map((segment) =>
-              segment.whitespace === undefined ? segment.text : html("span", { className: `ws ws-${segment.whitespace}`, text: segment.text }),
-            )),
+      ...tokenContent(entry, display),
     );
-    // A CSS variable set through the CSSOM: allowed by the CSP, unlike a style attribute in markup.
-    span.style.setProperty("--strength", shade.strength.toFixed(3));
+    this.#shade(span, entry);
     return span;
   }
 
@@ -126,7 +152,11 @@ export class TokenStream {
     const entry = this.#entries[position];
     const anchor = this.#spans[position];
     if (entry === undefined || anchor === undefined) return;
-    this.options.panel.show({ entry, position, columnLabel: this.options.label, anchor }, pin === undefined ? {} : { pin });
+    const alpha = this.options.alpha?.();
+    this.options.panel.show(
+      { entry, position, columnLabel: this.options.label, anchor, scale: this.#scale, ...(alpha === undefined ? {} : { alpha }) },
+      pin === undefined ? {} : { pin },
+    );
     this.options.onCurrent?.(position);
   }
 

@@ -144,10 +144,10 @@ void describe("the advantage view in Chromium", { skip }, () => {
     assert.equal(await view.page.$eval("body", (el) => getComputedStyle(el).backgroundColor), "rgb(31, 31, 31)");
   });
 
-  void it("draws every advantage beyond ±3 nats as strongly as ±3", async () => {
+  void it("with the scale fixed at ±3, draws every advantage beyond ±3 nats as strongly as ±3", async () => {
     const view = await open();
     const base = aad.entries[0]!;
-    await view.post(single);
+    await view.post({ ...single, scale: 3 });
     await view.post({
       type: "tokens",
       entries: [3, 5, 40, -3, -40].map((advantage, i) => ({ ...base, token: 900 + i, piece: `a${i}`, advantage })),
@@ -216,13 +216,14 @@ void describe("the advantage view in Chromium", { skip }, () => {
       const row = rows[i]!;
       assert.equal(row.token, candidate.token);
       assert.equal(row.picked, candidate.picked);
-      assert.ok(Math.abs(shown(row.cells[2]!) - Math.exp(candidate.logprobDpo)) <= 0.0005, `candidate ${i} p_dpo`);
-      assert.ok(Math.abs(shown(row.cells[3]!) - Math.exp(candidate.logprobSft!)) <= 0.0005, `candidate ${i} p_sft`);
-      assert.ok(Math.abs(shown(row.cells[4]!) - candidate.advantage!) <= 0.005, `candidate ${i} advantage`);
+      assert.equal(row.cells[1], String(i + 1), `candidate ${i} rank`);
+      assert.ok(Math.abs(shown(row.cells[3]!) - Math.exp(candidate.logprobDpo)) <= 0.0005, `candidate ${i} p_dpo`);
+      assert.ok(Math.abs(shown(row.cells[4]!) - Math.exp(candidate.logprobSft!)) <= 0.0005, `candidate ${i} p_sft`);
+      assert.ok(Math.abs(shown(row.cells[5]!) - candidate.advantage!) <= 0.005, `candidate ${i} advantage`);
     });
     const picked = rows.find((row) => row.picked);
     assert.ok(picked !== undefined);
-    assert.deepEqual(picked.cells.slice(0, 2), ["✓", JSON.stringify(entry.piece)]);
+    assert.deepEqual(picked.cells.slice(0, 3), ["✓", "2", entry.piece]);
   });
 
   void it("says unknown for a step decided without the SFT model, and 0 for a clamped log-prob", async () => {
@@ -240,8 +241,8 @@ void describe("the advantage view in Chromium", { skip }, () => {
     await view.page.waitForFunction((p) => document.querySelector("#aad-detail .detail-where")?.textContent.endsWith(`token ${p + 1}`), clamped);
     const token = aad.entries[clamped]!.top.find((c) => c.logprobSft === -1000)!.token;
     const cells = await view.page.$$eval(`#aad-detail tr[data-token="${token}"] td`, (tds) => tds.map((td) => td.textContent));
-    assert.equal(cells[3], "0");
-    assert.equal(cells[4], "+∞");
+    assert.equal(cells[4], "0");
+    assert.equal(cells[5], "+∞");
   });
 
   void it("renders hostile token text as text: no element, no script, no dialog", async () => {
