@@ -8,6 +8,7 @@ import type { CancellationToken } from "vscode-languageserver/node";
 import {
   pairChanged,
   PROTOCOL_VERSION,
+  type InlineCompletionStats,
   type JobClass,
   type LoadPairParams,
   type PairInfo,
@@ -73,6 +74,7 @@ export class Daemon {
   private readonly sessions = new Map<number, SessionHandle>();
   private readonly recent: { at: number; tokens: number; elapsedMs: number }[] = [];
   private tokensGenerated = 0;
+  private lastInline: { readonly engine: Engine | undefined; readonly stats: InlineCompletionStats } | undefined;
   private readonly startedAt = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
   /** The running job's work, settled once the scheduler has been told it finished. */
@@ -222,6 +224,11 @@ export class Daemon {
   }
 
   /** Records decoded tokens and the decoding time they took, for the status's tokens/s. */
+  /** The latest inline completion's prompt, for aad/status (forgotten when the pair changes). */
+  recordInline(stats: InlineCompletionStats): void {
+    this.lastInline = { engine: this.engineValue, stats };
+  }
+
   recordTokens(tokens: number, elapsedMs: number): void {
     const now = Date.now();
     this.tokensGenerated += tokens;
@@ -306,6 +313,7 @@ export class Daemon {
       clients: this.sessions.size,
       idleTimeoutSeconds: this.options.idleTimeoutSeconds,
       rssBytes: process.memoryUsage.rss(),
+      inline: this.engineValue === undefined ? null : { ...this.engineValue.inlineMode, last: this.lastInline?.engine === this.engineValue ? this.lastInline.stats : null },
     };
   }
 

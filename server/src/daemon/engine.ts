@@ -11,6 +11,7 @@ import type { PromptRecord } from "../pairs/prompts.ts";
 import type {
   CompareEntry,
   DecodingParams,
+  InlineMode,
   GenerateResult,
   LoadPairParams,
   MethodName,
@@ -39,6 +40,10 @@ export interface EngineInfillRequest {
   /** Text before the cursor and after it. */
   readonly prefix: string;
   readonly suffix: string;
+  /** Chunks of other files placed before the prefix (runtime/prompt.ts has the layout). */
+  readonly chunks?: readonly { readonly filename: string; readonly text: string }[];
+  /** The current file's name in the repository-level layout. */
+  readonly filename?: string;
   readonly decoding: DecodingParams & { readonly method: MethodName };
   readonly maxTokens: number;
 }
@@ -64,6 +69,15 @@ export interface CallOptions {
   readonly onToken?: (entry: TraceEntry, index: number) => void;
   /** A token delivered earlier, now complete. */
   readonly onTraceUpdate?: (entry: TraceEntry, index: number) => void;
+  /** The prompt as evaluated, before the first token (how much each model took from its KV cache). */
+  readonly onPrompt?: (prompt: EnginePromptReport) => void;
+}
+
+export interface EnginePromptReport {
+  readonly format: string;
+  readonly promptTokens: number;
+  readonly reusedPromptTokens: Readonly<Partial<Record<"dpo" | "sft" | "reference", number>>>;
+  readonly specialTokens: readonly { readonly index: number; readonly text: string }[];
 }
 
 /** aad/pairs on this pair: the params, validated and with absolute paths, and the prompts already read. */
@@ -96,6 +110,10 @@ export interface Engine {
   readonly pairs?: (request: EnginePairsRequest, options: PairsCallOptions) => Promise<PairsRunResult>;
   /** The end of `text` that leaves `reserveTokens` of the context free (cut at a line start when it can be). */
   fitPrefix(text: string, reserveTokens: number): string;
+  /** Tokens `text` takes in a prompt (no BOS, special tokens as text). */
+  countTokens(text: string): number;
+  /** Whether inline completion fills in the middle on this pair, and why not when it does not. */
+  readonly inlineMode: InlineMode;
   dispose(): Promise<void>;
 }
 

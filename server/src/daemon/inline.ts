@@ -1,7 +1,8 @@
 /**
- * Inline completion without the model: what text around the cursor to send, and where a
- * streamed completion should end ("line", "block" or "none"). Pure, so the stopping rules are
- * tested on strings.
+ * Inline completion without the model: what text around the cursor to send (cut to token
+ * budgets), where a streamed completion should end ("line", "block" or "none"), and what of it
+ * merely repeats the text after the cursor. Pure, so the rules are tested on strings; token counts
+ * come from a function the caller passes.
  */
 import type { InlineCompletionSettings } from "../protocol/protocol.ts";
 import type { Position, SyncedDocument } from "./documents.ts";
@@ -13,6 +14,8 @@ export interface InlineContext {
   readonly suffix: string;
   /** Leading whitespace of the cursor's line: "block" ends at a line indented less. */
   readonly indent: string;
+  /** The cursor's line up to the cursor: whether it opens a block decides "block" stopping. */
+  readonly linePrefix: string;
 }
 
 export function inlineContext(document: SyncedDocument, position: Position, settings: Required<InlineCompletionSettings>): InlineContext {
@@ -29,7 +32,63 @@ export function inlineContext(document: SyncedDocument, position: Position, sett
     if (lineEnd >= offset) suffixEnd = lineEnd + 1;
   }
   const line = document.lineAt(Math.min(position.line, document.lineCount - 1));
-  return { prefix: text.slice(prefixStart, offset), suffix: text.slice(offset, suffixEnd), indent: /^[ \t]*/.exec(line)![0] };
+  const lineStart = Math.max(text.lastIndexOf("\n", offset - 1), text.lastIndexOf("\r", offset - 1)) + 1;
+  return { prefix: text.slice(prefixStart, offset), suffix: text.slice(offset, suffixEnd), indent: /^[ \t]*/.exec(line)![0], linePrefix: text.slice(lineStart, offset) };
+}
+
+export interface BudgetedContext {
+  readonly prefix: string;
+  readonly suffix: string;
+  /** Tokens of what was kept, as `countTokens` counts them. */
+  readonly prefixTokens: number;
+  readonly suffixTokens: number;
+}
+
+/**
+ * The context within token budgets: whole lines, dropped from the far ends — the prefix keeps the
+ * lines nearest the cursor, the suffix likewise. Only the cursor's own line is cut inside (its
+ * far end) when it alone exceeds the budget. Lines are counted one at a time, so the start of the
+ * prefix moves only when the budget is crossed: the next keystroke's prompt begins the same way
+ * and its KV cache is reused.
+ */
+export function fitContext(context: Pick<InlineContext, "prefix" | "suffix">, budget: { readonly prefixTokens: number; readonly suffixTokens: number }, countTokens: (text: string) => number): BudgetedContext {
+  const prefix = keepLines(splitLines(context.prefix).reverse(), budget.prefixTokens, countTokens, "end").reverse().join("");
+  const suffix = keepLines(splitLines(context.suffix), budget.suffixTokens, countTokens, "start").join("");
+  return { prefix, suffix, prefixTokens: prefix === "" ? 0 : countTokens(prefix), suffixTokens: suffix === "" ? 0 : countTokens(suffix) };
+}
+
+/** Lines nearest first; each keeps its line break. */
+function splitLines(text: string): string[] {
+  return text.match(/[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$/g) ?? [];
+}
+
+/** The nearest lines that fit; the first line (the cursor's) is cut keeping its `near` end when it alone does not. */
+function keepLines(lines: readonly string[], budget: number, countTokens: (text: string) => number, near: "start" | "end"): string[] {
+  const kept: string[] = [];
+  let used = 0;
+  for (const line of lines) {
+    const tokens = countTokens(line);
+    if (used + tokens > budget) {
+      if (kept.length === 0 && budget > 0) kept.push(cutLine(line, budget, countTokens, near));
+      break;
+    }
+    kept.push(line);
+    used += tokens;
+  }
+  return kept;
+}
+
+function cutLine(line: string, budget: number, countTokens: (text: string) => number, near: "start" | "end"): string {
+  let low = 0;
+  let high = line.length;
+  // The longest piece at the near end that fits: binary search on its length.
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    const piece = near === "end" ? line.slice(line.length - mid) : line.slice(0, mid);
+    if (countTokens(piece) <= budget) low = mid;
+    else high = mid - 1;
+  }
+  return near === "end" ? line.slice(line.length - low) : line.slice(0, low);
 }
 
 export interface Cut {
@@ -43,32 +102,69 @@ export interface Cut {
  * Where a completion ends under a stopping rule, given all text decoded so far. Line breaks
  * before any visible text do not end a "line" completion (after `foo {` a model often starts
  * with a newline), and the text returned never ends in the break that ended it.
+ *
+ * "block" goes past the first line only where the model has begun a block: that line (with the
+ * text before the cursor on it) ends in an opener, or the model indents its next line deeper.
+ * The block then ends at a blank line, or at the first line indented no deeper than the line that
+ * opened it — kept when it closes the block (`}`, `)`, `]`, `end`), dropped otherwise.
  */
-export function cutCompletion(decoded: string, stopAt: Required<InlineCompletionSettings>["stopAt"], indent: string): Cut {
+export function cutCompletion(decoded: string, stopAt: Required<InlineCompletionSettings>["stopAt"], indent: string, linePrefix = indent): Cut {
   if (stopAt === "none") return { text: decoded, done: false };
   const firstVisible = decoded.search(/\S/);
   if (firstVisible === -1) return { text: decoded, done: false };
-  if (stopAt === "line") {
-    const end = lineBreakAt(decoded, firstVisible);
-    return end === -1 ? { text: decoded, done: false } : { text: decoded.slice(0, end).trimEnd(), done: true };
-  }
-  // "block": a blank line, or a non-blank line indented less than the cursor's line, ends it.
-  let lineStart = lineBreakAt(decoded, firstVisible);
+  const firstEnd = lineBreakAt(decoded, firstVisible);
+  if (firstEnd === -1) return { text: decoded, done: false };
+  const endLine = (at: number): Cut => ({ text: decoded.slice(0, at).trimEnd(), done: true });
+  if (stopAt === "line") return endLine(firstEnd);
+
+  // "block". The line the first visible text is on, whole (with the cursor's line before it when it is that line).
+  const breakBefore = lastLineBreakBefore(decoded, firstVisible);
+  const visibleLine = breakBefore === -1 ? linePrefix + decoded.slice(0, firstEnd) : decoded.slice(breakBefore + 1, firstEnd);
+  // The model began on a new line after an opener the cursor's line ends in: the cursor's line opened the block.
+  const cursorLine = linePrefix + decoded.slice(0, Math.max(0, lineBreakAt(decoded, 0)));
+  const openedByCursorLine = breakBefore !== -1 && opensBlock(cursorLine);
+  const opener = openedByCursorLine ? cursorLine : visibleLine;
+  const baseIndent = indentOf(opener).length;
+  let begun = openedByCursorLine || opensBlock(visibleLine);
+
+  let lineStart = firstEnd;
+  let bodyLines = openedByCursorLine ? 1 : 0;
   while (lineStart !== -1) {
     const afterBreak = decoded[lineStart] === "\r" && decoded[lineStart + 1] === "\n" ? lineStart + 2 : lineStart + 1;
     const nextBreak = lineBreakAt(decoded, afterBreak);
     const line = decoded.slice(afterBreak, nextBreak === -1 ? decoded.length : nextBreak);
     const complete = nextBreak !== -1;
     const blank = line.trim() === "";
-    if (blank && complete) return { text: decoded.slice(0, lineStart).trimEnd(), done: true };
-    if (!blank) {
-      const lineIndent = /^[ \t]*/.exec(line)![0];
-      const knownIndent = complete || line.length > lineIndent.length;
-      if (knownIndent && lineIndent.length < indent.length) return { text: decoded.slice(0, lineStart).trimEnd(), done: true };
+    if (blank && !complete) return { text: decoded, done: false };
+    if (blank) return endLine(lineStart);
+    const lineIndent = indentOf(line).length;
+    if (!begun) {
+      if (lineIndent > baseIndent) begun = true;
+      else return endLine(lineStart);
+    } else if (lineIndent <= baseIndent || lineIndent < indent.length) {
+      if (bodyLines === 0) return endLine(lineStart);
+      if (!closesBlock(line)) return endLine(lineStart);
+      // A closer is kept whole: wait for its line to end.
+      return complete ? endLine(nextBreak) : { text: decoded, done: false };
     }
+    bodyLines++;
     lineStart = nextBreak;
   }
   return { text: decoded, done: false };
+}
+
+/** A line that begins a block: it ends in an opening bracket, a colon, an arrow, or a block keyword. */
+export function opensBlock(line: string): boolean {
+  const code = line.replace(/\s+$/, "");
+  return /[{([:]$|=>$|\b(?:do|then|begin|else)$/.test(code);
+}
+
+function closesBlock(line: string): boolean {
+  return /^\s*(?:[})\]]|end\b)/.test(line);
+}
+
+function indentOf(line: string): string {
+  return /^[ \t]*/.exec(line)![0];
 }
 
 function lineBreakAt(text: string, from: number): number {
@@ -77,4 +173,59 @@ function lineBreakAt(text: string, from: number): number {
     if (c === "\n" || c === "\r") return i;
   }
   return -1;
+}
+
+function lastLineBreakBefore(text: string, before: number): number {
+  for (let i = before - 1; i >= 0; i--) {
+    const c = text[i];
+    if (c === "\n" || c === "\r") return i;
+  }
+  return -1;
+}
+
+/**
+ * The completion without what merely repeats the text after the cursor (suffix-overlap stripping):
+ * - all of it, when the text after the cursor already starts with it;
+ * - on its first line, an end that the rest of the cursor's line starts with (the model closed
+ *   `foo(a, b)` where `)` already follows the cursor): the whole rest of the line, a run of
+ *   punctuation, or at least 3 characters, so that a word that merely ends like the next one stays;
+ * - its last lines, when they are the lines that follow the cursor's line (a closing `}` the
+ *   document already has).
+ */
+export function stripSuffixOverlap(completion: string, suffix: string): string {
+  if (completion.trim() === "") return completion;
+  if (suffix.startsWith(completion)) return "";
+  const lines = completion.split(/\r\n|\r|\n/);
+  const suffixLines = suffix.split(/\r\n|\r|\n/);
+  const restOfLine = suffixLines[0]!;
+  // Later lines first: the document's own next lines, repeated.
+  if (lines.length > 1) {
+    const following = suffixLines.slice(1).filter((l) => l.trim() !== "");
+    for (let from = 1; from < lines.length; from++) {
+      const tail = lines.slice(from).filter((l) => l.trim() !== "");
+      if (tail.length > 0 && tail.length <= following.length && tail.every((l, i) => l.trim() === following[i]!.trim())) {
+        return stripSuffixOverlap(joinLinesOf(completion, from), suffix);
+      }
+    }
+  }
+  if (restOfLine.trim() === "" || lines.length > 1) return completion;
+  const first = lines[0]!;
+  for (let k = Math.min(first.length, restOfLine.length); k >= 1; k--) {
+    const overlap = restOfLine.slice(0, k);
+    if (!first.endsWith(overlap)) continue;
+    const whole = overlap === restOfLine.trimEnd();
+    if (whole || /^[^\w\s]+$/.test(overlap) || k >= 3) return first.slice(0, first.length - k);
+  }
+  return completion;
+}
+
+/** The completion's first `count` lines with their own line breaks, the last one's dropped. */
+function joinLinesOf(text: string, count: number): string {
+  let end = 0;
+  for (let line = 0; line < count; line++) {
+    const next = lineBreakAt(text, end);
+    if (next === -1) return text;
+    end = line === count - 1 ? next : next + (text[next] === "\r" && text[next + 1] === "\n" ? 2 : 1);
+  }
+  return text.slice(0, end).trimEnd();
 }

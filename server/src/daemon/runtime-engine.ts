@@ -10,10 +10,10 @@ import { existsSync } from "node:fs";
 import type { GenerateRequest, ModelPair, ModelPairFiles } from "../runtime/index.ts";
 import { builtinPair } from "../runtime/builtin-pair.ts";
 import type { ModelFileSummary } from "../runtime/model-files.ts";
-import type { CompareEntry, DecodingParams, GenerateResult, LoadBuiltinPairParams, LoadPairParams, MethodName, ModelFileInfo, ScoreResult } from "../protocol/protocol.ts";
+import type { CompareEntry, DecodingParams, GenerateResult, InlineMode, LoadBuiltinPairParams, LoadPairParams, MethodName, ModelFileInfo, ScoreResult } from "../protocol/protocol.ts";
 import { DaemonError } from "./errors.ts";
 import type { PairsResult as PairsRunResult } from "../pairs/generate-pairs.ts";
-import type { CallOptions, Engine, EngineCompareRequest, EngineGenerateRequest, EngineLoader, EnginePairsRequest, EngineScoreRequest, PairsCallOptions } from "./engine.ts";
+import type { CallOptions, Engine, EngineCompareRequest, EngineGenerateRequest, EngineInfillRequest, EngineLoader, EnginePairsRequest, EngineScoreRequest, PairsCallOptions } from "./engine.ts";
 
 type RuleSpec = NonNullable<GenerateRequest["method"]>;
 
@@ -67,7 +67,7 @@ async function loadRuntimeEngine(params: LoadPairParams, signal: AbortSignal): P
     ...(params.reference === undefined ? {} : { reference: params.reference }),
     ...(gpu ? { gpu: "auto" as const, gpuLayers: params.gpuLayers } : {}),
   });
-  const infill = pair.model.tokens.infill;
+  const fim = runtime.infillTokens(pair.model);
   const info: Engine["info"] = {
     sft: fileInfo(summaries.sft),
     dpo: fileInfo(summaries.dpo),
@@ -76,10 +76,11 @@ async function loadRuntimeEngine(params: LoadPairParams, signal: AbortSignal): P
     vocabularySize: pair.info.vocabSize,
     contextSize: pair.info.contextSize,
     memoryBytes: pair.info.memory.total,
-    fim: infill.prefix !== null && infill.suffix !== null && infill.middle !== null,
+    fim: !("missing" in fim),
     loadMs: Date.now() - started,
   };
-  return new RuntimeEngine(runtime, pair, params, info);
+  const inlineMode: InlineMode = "missing" in fim ? { fim: false, reason: `${fim.missing}: inline completion continues the text before the cursor only` } : { fim: true, reason: "the model declares fill-in-the-middle tokens: inline completion sends the text before and after the cursor" };
+  return new RuntimeEngine(runtime, pair, params, info, inlineMode);
 }
 
 /** The files of the built-in pair, as aad/loadPair params. */
@@ -118,18 +119,35 @@ export function ruleSpec(decoding: DecodingParams & { readonly method: MethodNam
   }
 }
 
-/**
- * No `infill` yet: the runtime takes prompts as text and tokenizes raw text without special
- * tokens, so the FIM markers (model.tokens.infill) cannot be placed; inline completion continues
- * the prefix until the runtime accepts a token prompt.
- */
 class RuntimeEngine implements Engine {
+  /** Absent without FIM tokens: inline completion then continues the prefix. */
+  readonly infill?: Engine["infill"];
+
   constructor(
     private readonly runtime: Runtime,
     private readonly pair: ModelPair,
     readonly loadedWith: LoadPairParams,
     readonly info: Engine["info"],
-  ) {}
+    readonly inlineMode: InlineMode,
+  ) {
+    if (inlineMode.fim) this.infill = (request, options) => this.#infill(request, options);
+  }
+
+  #infill(request: EngineInfillRequest, options: CallOptions): Promise<GenerateResult> {
+    return this.runtime.generate(this.pair, {
+      infill: { prefix: request.prefix, suffix: request.suffix, ...defined({ chunks: request.chunks, filename: request.filename }) },
+      maxTokens: request.maxTokens,
+      method: ruleSpec(request.decoding),
+      // Only the text is shown: the picks need no log-probabilities (about greedy's cost).
+      trace: "picks",
+      signal: options.signal,
+      ...defined({ onToken: options.onToken, onPrompt: options.onPrompt }),
+    });
+  }
+
+  countTokens(text: string): number {
+    return this.pair.model.tokenize(text, false).length;
+  }
 
   generate(request: EngineGenerateRequest, options: CallOptions): Promise<GenerateResult> {
     return this.runtime.generate(this.pair, {
@@ -137,7 +155,7 @@ class RuntimeEngine implements Engine {
       ...defined({ raw: request.raw, maxTokens: request.maxTokens, stop: request.stop, seed: request.seed, traceTopK: request.traceTopK, schedule: request.schedule, trace: request.trace, beta: request.decoding.beta }),
       method: ruleSpec(request.decoding),
       signal: options.signal,
-      ...defined({ onToken: options.onToken, onTraceUpdate: options.onTraceUpdate }),
+      ...defined({ onToken: options.onToken, onTraceUpdate: options.onTraceUpdate, onPrompt: options.onPrompt }),
     });
   }
 

@@ -46,16 +46,19 @@ import {
   type GenerationLimits,
   type GenerateParams,
   type GenerateProgress,
+  type GenerateResult,
   type InlineCompletionSettings,
+  type InlineCompletionStats,
   type MethodName,
   type PromptParams,
   type TraceEntry,
 } from "../protocol/protocol.ts";
 import type { Daemon, SessionHandle } from "./daemon.ts";
 import { documentConfiguration, type SyncedDocument } from "./documents.ts";
-import type { Engine, EngineGenerateRequest } from "./engine.ts";
+import type { Engine, EngineGenerateRequest, EnginePromptReport } from "./engine.ts";
 import { toResponseError } from "./errors.ts";
-import { cutCompletion, inlineContext, type Cut, type InlineContext } from "./inline.ts";
+import { cutCompletion, fitContext, inlineContext, stripSuffixOverlap, type Cut, type InlineContext } from "./inline.ts";
+import { ContextRing } from "./context-ring.ts";
 import { runPairsJob } from "./pairs-job.ts";
 import { builtinPairParams } from "./runtime-engine.ts";
 import { parseCompare, parseConfigure, parseGenerate, parseInitializationOptions, parseInlineCompletion, parseLoadBuiltinPair, parseLoadPair, parsePairs, parseScore, ParamsError } from "./validate.ts";
@@ -78,6 +81,8 @@ export class Session implements SessionHandle {
   private readonly connection: Connection;
   private readonly documents = new TextDocuments<SyncedDocument>(documentConfiguration);
   private inlineSettings: Required<InlineCompletionSettings> = DEFAULT_INLINE_COMPLETION_SETTINGS;
+  /** Chunks around this client's recent completion requests, for prompts in its other files (contextChunks > 0). */
+  private contextRing: ContextRing | undefined;
   private closed = false;
   /** Aborted when the session ends: long jobs (aad/pairs) stop with it. */
   private readonly closing = new AbortController();
@@ -109,6 +114,7 @@ export class Session implements SessionHandle {
     this.connection = createConnection(() => createProtocolConnection(transport.reader, this.trackWrites(transport.writer), logger), watchDog);
     this.register();
     this.documents.listen(this.connection);
+    this.documents.onDidClose((event) => this.contextRing?.forget(event.document.uri));
     this.connection.onExit(() => undefined);
     this.connection.listen();
     transport.reader.onClose(() => this.end());
@@ -285,7 +291,7 @@ export class Session implements SessionHandle {
     );
   }
 
-  private async inlineCompletion(raw: unknown, token: CancellationToken): Promise<InlineCompletionList> {
+  private async inlineCompletion(raw: unknown, token: CancellationToken): Promise<InlineCompletionList & { aad: InlineCompletionStats }> {
     const { uri, line, character } = parseInlineCompletion(raw);
     const document = this.documents.get(uri);
     if (document === undefined) throw new ParamsError("textDocument.uri", `${uri} is not open in this session: send textDocument/didOpen (and didChange) before asking for inline completions`);
@@ -293,14 +299,18 @@ export class Session implements SessionHandle {
     const settings = this.inlineSettings;
     const position = { line, character };
     const context = inlineContext(document, position, settings);
-    const text = await this.daemon.runJob({ class: "inline", client: this.id, method: "textDocument/inlineCompletion", document: uri }, token, async (signal) => {
+    const ring = settings.contextChunks > 0 ? (this.contextRing = resizedRing(this.contextRing, settings.contextChunks)) : undefined;
+    const { text, stats } = await this.daemon.runJob({ class: "inline", client: this.id, method: "textDocument/inlineCompletion", document: uri }, token, async (signal) => {
       const started = Date.now();
-      const { text, tokens } = await decodeInline(this.daemon.requireEngine(), context, settings, signal);
-      this.daemon.recordTokens(tokens, Date.now() - started);
-      return text;
+      const decoded = await decodeInline(this.daemon.requireEngine(), { uri, context, ring }, settings, signal);
+      this.daemon.recordTokens(decoded.stats.decodedTokens, Date.now() - started);
+      this.daemon.recordInline(decoded.stats);
+      return decoded;
     });
+    // Recorded after the request, so a file's own lines never come back to it as "another file".
+    ring?.record(uri, document.text.split(/\r\n|\r|\n/), line, settings.contextChunkLines);
     const at = { line, character: Math.min(character, document.lineAt(line).length) };
-    return { items: text.trim() === "" ? [] : [{ insertText: text, range: { start: at, end: at } }] };
+    return { items: text.trim() === "" ? [] : [{ insertText: text, range: { start: at, end: at } }], aad: stats };
   }
 
   private progress<P>(_type: ProgressType<P>, token: string | number, value: P): void {
@@ -398,12 +408,39 @@ class ProgressStream {
 const BUDGET_SPENT = Symbol("inline time budget spent");
 const STOP_RULE_MET = Symbol("inline stop rule met");
 
+function resizedRing(ring: ContextRing | undefined, capacity: number): ContextRing {
+  if (ring !== undefined && ring.capacity === capacity) return ring;
+  const resized = new ContextRing(capacity);
+  for (const chunk of ring?.chunks ?? []) resized.record(chunk.uri, chunk.text.split("\n"), chunk.line + Math.floor(chunk.lineCount / 2), chunk.lineCount);
+  return resized;
+}
+
+interface InlineInput {
+  readonly uri: string;
+  readonly context: InlineContext;
+  readonly ring: ContextRing | undefined;
+}
+
 /**
- * Decodes an inline completion: FIM when the model has FIM tokens and there is text after the
- * cursor, a plain continuation of the prefix otherwise. Ends at the stop rule, the token budget
- * or the time budget — the last two are not errors: what was decoded is the completion.
+ * Decodes an inline completion: FIM when the model has FIM tokens (and `fim` is on), a plain
+ * continuation of the prefix otherwise; the prefix and suffix cut to their token budgets. Ends at
+ * the stop rule, the token budget or the time budget — the last two are not errors: what was
+ * decoded is the completion. What repeats the text after the cursor is stripped.
  */
-async function decodeInline(engine: Engine, context: InlineContext, settings: Required<InlineCompletionSettings>, signal: AbortSignal): Promise<{ text: string; tokens: number }> {
+async function decodeInline(engine: Engine, input: InlineInput, settings: Required<InlineCompletionSettings>, signal: AbortSignal): Promise<{ text: string; stats: InlineCompletionStats }> {
+  const started = Date.now();
+  const { context } = input;
+  const fimOn = settings.fim && engine.infill !== undefined;
+  const fallbackReason = fimOn ? null : settings.fim ? engine.inlineMode.reason : "fill-in-the-middle is off in the inline completion settings (fim: false)";
+  const count = (text: string): number => engine.countTokens(text);
+  // Room for the response and the FIM markers; the budgets never ask for more than the context holds.
+  const room = Math.max(1, engine.info.contextSize - settings.maxTokens - 8);
+  const prefixBudget = Math.min(settings.prefixTokens, room);
+  const suffixBudget = fimOn ? Math.min(settings.suffixTokens, Math.max(0, room - prefixBudget)) : 0;
+  const fitted = fitContext(context, { prefixTokens: prefixBudget, suffixTokens: suffixBudget }, count);
+  const chunkBudget = fimOn && input.ring !== undefined ? Math.min(settings.chunkTokens, Math.max(0, room - fitted.prefixTokens - fitted.suffixTokens)) : 0;
+  const picked = chunkBudget > 0 ? input.ring!.chunksFor(input.uri, chunkBudget, count) : { chunks: [], tokens: 0 };
+
   const local = new AbortController();
   const forward = (): void => local.abort(signal.reason);
   signal.addEventListener("abort", forward, { once: true });
@@ -411,30 +448,61 @@ async function decodeInline(engine: Engine, context: InlineContext, settings: Re
   let decoded = "";
   let tokens = 0;
   let cut: Cut = { text: "", done: false };
+  let prompt: EnginePromptReport | undefined;
+  let stoppedBy: InlineCompletionStats["stoppedBy"] = "end";
   const onToken = (entry: TraceEntry): void => {
     if (local.signal.aborted) return;
     decoded += entry.piece;
     tokens++;
-    cut = cutCompletion(decoded, settings.stopAt, context.indent);
+    cut = cutCompletion(decoded, settings.stopAt, context.indent, context.linePrefix);
     if (cut.done) local.abort(STOP_RULE_MET);
+  };
+  const onPrompt = (report: EnginePromptReport): void => {
+    prompt = report;
   };
   const decoding = { method: settings.method satisfies MethodName, alpha: settings.alpha };
   try {
-    if (settings.fim && engine.info.fim && engine.infill !== undefined && context.suffix.trim() !== "") {
-      await engine.infill({ prefix: context.prefix, suffix: context.suffix, decoding, maxTokens: settings.maxTokens }, { signal: local.signal, onToken });
+    let result: GenerateResult;
+    if (fimOn) {
+      const chunks = picked.chunks.map((c) => ({ filename: fileLabel(c.uri), text: c.text }));
+      result = await engine.infill({ prefix: fitted.prefix, suffix: fitted.suffix, chunks, filename: fileLabel(input.uri), decoding, maxTokens: settings.maxTokens }, { signal: local.signal, onToken, onPrompt });
     } else {
-      const prompt = engine.fitPrefix(context.prefix, settings.maxTokens);
       // Only the text is shown: the picks need no log-probabilities (about greedy's cost).
-      await engine.generate({ prompt: { prompt }, raw: true, decoding, maxTokens: settings.maxTokens, trace: "picks" }, { signal: local.signal, onToken });
+      result = await engine.generate({ prompt: { prompt: fitted.prefix }, raw: true, decoding, maxTokens: settings.maxTokens, trace: "picks" }, { signal: local.signal, onToken, onPrompt });
     }
+    if (result.stoppedBy === "max-tokens") stoppedBy = "max-tokens";
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    if (local.signal.reason !== BUDGET_SPENT && local.signal.reason !== STOP_RULE_MET) throw error;
+    if (local.signal.reason === BUDGET_SPENT) stoppedBy = "time-budget";
+    else if (local.signal.reason === STOP_RULE_MET) stoppedBy = "stop-rule";
+    else throw error;
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", forward);
   }
   if (signal.aborted) throw signal.reason;
-  return { text: cut.text, tokens };
+  const text = stripSuffixOverlap(cut.text, fitted.suffix.length > 0 ? fitted.suffix : context.suffix);
+  const evaluated = Object.fromEntries(Object.entries(prompt?.reusedPromptTokens ?? {}).map(([role, reused]) => [role, (prompt?.promptTokens ?? 0) - reused]));
+  const stats: InlineCompletionStats = {
+    layout: fimOn ? "fim" : "prefix",
+    fallbackReason,
+    budget: { prefixTokens: prefixBudget, suffixTokens: suffixBudget, chunkTokens: chunkBudget },
+    prefixTokens: fitted.prefixTokens,
+    suffixTokens: fitted.suffixTokens,
+    chunkTokens: picked.tokens,
+    chunks: picked.chunks.length,
+    promptTokens: prompt?.promptTokens ?? 0,
+    evaluatedPromptTokens: evaluated,
+    specialTokens: prompt?.specialTokens ?? [],
+    decodedTokens: tokens,
+    stoppedBy,
+    elapsedMs: Date.now() - started,
+  };
+  return { text, stats };
 }
 
+/** A document's name in the repository-level FIM layout: its path's last segments. */
+function fileLabel(uri: string): string {
+  const path = decodeURIComponent(uri.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, ""));
+  return path.split("/").filter((p) => p !== "").slice(-2).join("/") || "file";
+}

@@ -44,6 +44,9 @@ export const LIMITS = {
   inlineMaxTokens: 256,
   inlineTimeBudgetMs: 30_000,
   inlineContextChars: 100_000,
+  inlineContextTokens: 32_768,
+  inlineContextChunks: 64,
+  inlineContextChunkLines: 1024,
 } as const;
 
 type Fields = Readonly<Record<string, unknown>>;
@@ -356,6 +359,11 @@ export function parseInlineSettings(value: unknown, path: string): InlineComplet
     fim: r.boolean("fim"),
     maxPrefixChars: r.number("maxPrefixChars", { min: 0, max: LIMITS.inlineContextChars, integer: true }),
     maxSuffixChars: r.number("maxSuffixChars", { min: 0, max: LIMITS.inlineContextChars, integer: true }),
+    prefixTokens: r.number("prefixTokens", { min: 1, max: LIMITS.inlineContextTokens, integer: true }),
+    suffixTokens: r.number("suffixTokens", { min: 0, max: LIMITS.inlineContextTokens, integer: true }),
+    contextChunks: r.number("contextChunks", { min: 0, max: LIMITS.inlineContextChunks, integer: true }),
+    contextChunkLines: r.number("contextChunkLines", { min: 1, max: LIMITS.inlineContextChunkLines, integer: true }),
+    chunkTokens: r.number("chunkTokens", { min: 0, max: LIMITS.inlineContextTokens, integer: true }),
   });
   r.done();
   return settings;

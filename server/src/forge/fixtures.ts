@@ -35,7 +35,7 @@ import { getLlama, LlamaLogLevel, type Llama, type Token } from "node-llama-cpp"
 import { createRng, type Rng } from "../decoding/rng.ts";
 import { writeGguf, type GgufTensor, type GgufValue } from "./gguf-writer.ts";
 import { buildLoraAdapterGguf, type LoraTensorPair } from "./llama-gguf.ts";
-import { extractLlamaCppFiles, ggufTokenizerFromHf, readVocabGguf, tokenizerMetadata, TokenType, type GgufTokenizer, type HfTokenizerFiles } from "./real-vocab.ts";
+import { extractLlamaCppFiles, ggufTokenizerFromHf, QWEN_FIM_TOKENS, readVocabGguf, tokenizerMetadata, TokenType, type GgufTokenizer, type HfTokenizerFiles } from "./real-vocab.ts";
 
 export const FIXTURES_DIR = ".cache/fixtures";
 /** Bump when the way the files are made changes (the scripts, dimensions and sources are hashed in too). */
@@ -133,7 +133,7 @@ export function readFixture(family: FixtureFamily, root = FIXTURES_DIR, commit?:
   if (!existsSync(paths.manifest)) return undefined;
   try {
     const manifest = JSON.parse(readFileSync(paths.manifest, "utf8")) as FixtureManifest;
-    if (manifest.recipe !== fixtureRecipe() || (commit !== undefined && manifest.llamaCppCommit !== commit)) return undefined;
+    if (manifest.recipe !== fixtureRecipe(family) || (commit !== undefined && manifest.llamaCppCommit !== commit)) return undefined;
     for (const key of ["sft", "dpo", "dpoLora"] as const) {
       if (!existsSync(paths[key]) || statSync(paths[key]).size !== manifest.files[key].bytes) return undefined;
     }
@@ -143,11 +143,16 @@ export function readFixture(family: FixtureFamily, root = FIXTURES_DIR, commit?:
   }
 }
 
-/** FIXTURE_RECIPE with a hash of everything else the files depend on besides llama.cpp's bundle. */
-export function fixtureRecipe(): string {
+/**
+ * FIXTURE_RECIPE with a hash of everything else the files depend on besides llama.cpp's bundle.
+ * A family's own later changes are appended (qwen3: the FIM token keys), so they rebuild that
+ * family only.
+ */
+export function fixtureRecipe(family?: FixtureFamily): string {
   const qwen = JSON.parse(readFileSync(join(QWEN3_PACKAGE, "..", "package.json"), "utf8")) as { version: string };
   const inputs = JSON.stringify({ SCRIPTS, MIN_SCRIPTS, BASE_DIMS, LORA_RANK, LORA_ALPHA, LORA_TARGETS, CODE, SUCCESSOR_WEIGHT, TULU_TEMPLATE, ZEPHYR_TEMPLATE, qwen: qwen.version });
-  return `${FIXTURE_RECIPE}+${createHash("sha256").update(inputs).digest("hex").slice(0, 16)}`;
+  const own = family === "qwen3" ? `+fim:${JSON.stringify(QWEN_FIM_TOKENS)}` : "";
+  return `${FIXTURE_RECIPE}+${createHash("sha256").update(inputs).digest("hex").slice(0, 16)}${own}`;
 }
 
 export async function writeFixtures(root = FIXTURES_DIR, log: (message: string) => void = () => undefined, families: readonly FixtureFamily[] = FIXTURE_FAMILIES): Promise<Record<FixtureFamily, FixtureManifest>> {
@@ -227,7 +232,11 @@ async function familyTokenizer(family: FixtureFamily, sources: string): Promise<
         config: { vocab_size: 151936, bos_token_id: 151643, eos_token_id: 151645 },
         pre: "qwen2",
       };
-      return { title: "Qwen3 (random weights)", tokenizer: ggufTokenizerFromHf(files), dims: { arch: "qwen3", ...BASE_DIMS, ropeBase: 1000000, eps: 1e-6 } };
+      // The FIM tokens as llama.cpp declares them for Qwen (by key; it also recognises their text).
+      const tokenizer = ggufTokenizerFromHf(files);
+      const fim = Object.fromEntries(Object.entries(QWEN_FIM_TOKENS).map(([name, text]) => [name, tokenizer.tokens.indexOf(text)]));
+      if (Object.values(fim).some((id) => id < 0)) throw new Error(`the Qwen3 tokenizer lacks a FIM token: ${JSON.stringify(fim)}`);
+      return { title: "Qwen3 (random weights)", tokenizer: { ...tokenizer, fim }, dims: { arch: "qwen3", ...BASE_DIMS, ropeBase: 1000000, eps: 1e-6 } };
     }
     case "spm-32k": {
       const base = await readVocabGguf(join(sources, "models/ggml-vocab-llama-spm.gguf"));
@@ -269,7 +278,7 @@ async function buildFixture(family: FixtureFamily, root: string, sources: string
     dpo: write(paths.dpo, writeGguf(metadata(`${title}, DPO`), dpo)),
     dpoLora: write(paths.dpoLora, buildLoraAdapterGguf({ baseArchitecture: dims.arch, alpha: LORA_ALPHA, tensors: lora, name: `${title}, DPO LoRA` })),
   };
-  const manifest: FixtureManifest = { recipe: fixtureRecipe(), llamaCppCommit: commit, family, title, architecture: dims.arch, vocabSize: tokenizer.tokens.length, eog, scripts, files };
+  const manifest: FixtureManifest = { recipe: fixtureRecipe(family), llamaCppCommit: commit, family, title, architecture: dims.arch, vocabSize: tokenizer.tokens.length, eog, scripts, files };
   writeFileSync(paths.manifest, JSON.stringify(manifest, null, 1) + "\n");
   return manifest;
 }

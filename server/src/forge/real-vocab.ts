@@ -87,8 +87,22 @@ export interface GgufTokenizer {
   scores?: number[];
   special: Partial<Record<"bos" | "eos" | "unk" | "pad", number>>;
   add: Partial<Record<"bos" | "eos" | "space_prefix", boolean>>;
+  /** Fill-in-the-middle tokens: `tokenizer.ggml.fim_{pre,suf,mid,pad,rep,sep}_token_id`. */
+  fim?: Partial<Record<FimTokenName, number>>;
   chatTemplate?: string;
 }
+
+export type FimTokenName = "pre" | "suf" | "mid" | "pad" | "rep" | "sep";
+
+/** Qwen2.5/Qwen3's FIM tokens by their text (llama.cpp recognises these texts, and writes these keys). */
+export const QWEN_FIM_TOKENS: Readonly<Record<FimTokenName, string>> = {
+  pre: "<|fim_prefix|>",
+  suf: "<|fim_suffix|>",
+  mid: "<|fim_middle|>",
+  pad: "<|fim_pad|>",
+  rep: "<|repo_name|>",
+  sep: "<|file_sep|>",
+};
 
 /** The tokenizer of one of llama.cpp's ggml-vocab-*.gguf files, as its converter wrote it. */
 export async function readVocabGguf(path: string): Promise<GgufTokenizer> {
@@ -146,6 +160,7 @@ export function tokenizerMetadata(tok: GgufTokenizer): [string, GgufValue][] {
     const value = tok.add[name];
     if (value !== undefined) metadata.push([`tokenizer.ggml.add_${name}${name === "space_prefix" ? "" : "_token"}`, { type: "bool", value }]);
   }
+  for (const [name, value] of Object.entries(tok.fim ?? {})) metadata.push([`tokenizer.ggml.fim_${name}_token_id`, { type: "u32", value }]);
   if (tok.chatTemplate !== undefined) metadata.push(["tokenizer.chat_template", { type: "string", value: tok.chatTemplate }]);
   return metadata;
 }

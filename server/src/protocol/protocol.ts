@@ -299,6 +299,41 @@ export interface StatusResult {
   readonly clients: number;
   readonly idleTimeoutSeconds: number | null;
   readonly rssBytes: number;
+  /** How inline completion prompts the loaded pair (null: no pair), and its latest request's prompt. */
+  readonly inline: (InlineMode & { readonly last: InlineCompletionStats | null }) | null;
+}
+
+/** Whether inline completion fills in the middle on the loaded pair, and why (or why not) in words. */
+export interface InlineMode {
+  readonly fim: boolean;
+  readonly reason: string;
+}
+
+/**
+ * One inline completion's prompt: sent as `aad` next to `items` in the textDocument/inlineCompletion
+ * result (clients that do not know it ignore it) and as `inline.last` in aad/status.
+ */
+export interface InlineCompletionStats {
+  /** "fim" (prefix, suffix and middle around the model's FIM tokens) or "prefix" (the text before the cursor, continued). */
+  readonly layout: "fim" | "prefix";
+  /** Why the prompt is not FIM, when it is not. */
+  readonly fallbackReason: string | null;
+  /** The token budgets of this request and what each part took. */
+  readonly budget: { readonly prefixTokens: number; readonly suffixTokens: number; readonly chunkTokens: number };
+  readonly prefixTokens: number;
+  readonly suffixTokens: number;
+  readonly chunkTokens: number;
+  /** Ring-buffer chunks of other files in the prompt. */
+  readonly chunks: number;
+  readonly promptTokens: number;
+  /** Prompt tokens each model evaluated; the rest came from its KV cache (kept from the previous request). */
+  readonly evaluatedPromptTokens: Readonly<Partial<Record<"dpo" | "sft" | "reference", number>>>;
+  /** The special tokens in the evaluated prompt, with their positions: the FIM layout, checkable. */
+  readonly specialTokens: readonly { readonly index: number; readonly text: string }[];
+  /** Tokens decoded, and the completion's length once cut by the stop rule and the suffix overlap. */
+  readonly decodedTokens: number;
+  readonly stoppedBy: "stop-rule" | "max-tokens" | "time-budget" | "end";
+  readonly elapsedMs: number;
 }
 
 export const status = new RequestType0<StatusResult, ErrorData>("aad/status");
@@ -502,14 +537,29 @@ export interface InlineCompletionSettings {
   readonly maxTokens?: number;
   /** Wall-time budget per completion; what is decoded by then is returned. Default 1500, at most 30000. */
   readonly timeBudgetMs?: number;
-  /** "line": end at the end of the line; "block": at a blank line or a dedent; "none": token budget only. Default "line". */
+  /**
+   * "line": end at the end of the line; "block": go on past the line only when the model has begun
+   * a block there (the line ends in an opener such as `{` `(` `[` `:`, or its next line is indented
+   * deeper than the cursor's), and then end at a blank line or a dedent; "none": token budget only.
+   * Default "line".
+   */
   readonly stopAt?: "line" | "block" | "none";
   /** Use fill-in-the-middle when the model declares FIM tokens. Default true. */
   readonly fim?: boolean;
-  /** Characters of document before the cursor sent to the model. Default 4000. */
+  /** Characters of document before the cursor considered (then cut to prefixTokens). Default 8000. */
   readonly maxPrefixChars?: number;
-  /** Characters after the cursor (FIM only). Default 1000. */
+  /** Characters after the cursor considered (FIM only; then cut to suffixTokens). Default 2000. */
   readonly maxSuffixChars?: number;
+  /** Token budget of the text before the cursor: whole lines, the farthest dropped first. Default 1024. */
+  readonly prefixTokens?: number;
+  /** Token budget of the text after the cursor (FIM only): whole lines, the farthest dropped first. Default 256. */
+  readonly suffixTokens?: number;
+  /** Chunks of other files recently completed in (llama.vscode's ring buffer) placed before the prefix; 0: off. FIM only. Default 0. */
+  readonly contextChunks?: number;
+  /** Lines per ring-buffer chunk. Default 32. */
+  readonly contextChunkLines?: number;
+  /** Token budget of all ring-buffer chunks together. Default 1024. */
+  readonly chunkTokens?: number;
 }
 
 export const DEFAULT_INLINE_COMPLETION_SETTINGS: Required<InlineCompletionSettings> = {
@@ -519,8 +569,13 @@ export const DEFAULT_INLINE_COMPLETION_SETTINGS: Required<InlineCompletionSettin
   timeBudgetMs: 1500,
   stopAt: "line",
   fim: true,
-  maxPrefixChars: 4000,
-  maxSuffixChars: 1000,
+  maxPrefixChars: 8000,
+  maxSuffixChars: 2000,
+  prefixTokens: 1024,
+  suffixTokens: 256,
+  contextChunks: 0,
+  contextChunkLines: 32,
+  chunkTokens: 1024,
 };
 
 export interface ConfigureParams {

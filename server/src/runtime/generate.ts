@@ -113,6 +113,21 @@ export interface GenerateRequest extends PromptInput {
   readonly onToken?: (entry: TraceEntry, index: number) => void;
   /** A previously delivered entry, now with its SFT numbers. */
   readonly onTraceUpdate?: (entry: TraceEntry, index: number) => void;
+  /**
+   * The prompt as the models hold it, once their KV caches are prepared and before the first
+   * token: a caller that stops decoding early (inline completion's stop rules) still learns how
+   * much of the prompt was evaluated.
+   */
+  readonly onPrompt?: (prompt: PromptReport) => void;
+}
+
+/** What the models were given and how much of it each took from its KV cache. */
+export interface PromptReport {
+  readonly format: string;
+  readonly promptTokens: number;
+  readonly reusedPromptTokens: Readonly<Partial<Record<ModelRole, number>>>;
+  /** Where the prompt holds special tokens (FIM markers, BOS, template tokens): index and name. */
+  readonly specialTokens: readonly { readonly index: number; readonly text: string }[];
 }
 
 export type StopReason = "eos" | "stop" | "max-tokens" | "context";
@@ -234,6 +249,7 @@ interface ResponseRun {
 interface Hooks {
   readonly onToken?: (entry: TraceEntry, index: number) => void;
   readonly onTraceUpdate?: (entry: TraceEntry, index: number) => void;
+  readonly onPrompt?: (prompt: PromptReport) => void;
 }
 
 /** One response of a per-step rule. */
@@ -284,6 +300,13 @@ class ResponseDecoder {
     let finished = false;
     try {
       const reused = await Promise.all(lanes.map(async ([role, lane]) => [role, await lane.prepare(this.#prompt.tokens)] as const));
+      if (this.#hooks.onPrompt !== undefined) {
+        const specialTokens = this.#prompt.tokens.flatMap((token, index) => {
+          const text = this.#pair.tokenText.special(token);
+          return text === undefined ? [] : [{ index, text }];
+        });
+        this.#hooks.onPrompt({ format: this.#prompt.format, promptTokens: this.#prompt.tokens.length, reusedPromptTokens: Object.fromEntries(reused), specialTokens });
+      }
       for (const [role, lane] of lanes) lane.autoFlush = schedule === "background" && role !== "dpo";
 
       let text = "";
