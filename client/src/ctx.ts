@@ -189,7 +189,7 @@ export class Ctx implements vscode.Disposable {
 
   inlineSettings(): InlineCompletionSettings {
     const { inline, alpha } = this.config.settings;
-    return { method: inline.method, alpha, maxTokens: inline.maxTokens };
+    return { method: inline.method, alpha, maxTokens: inline.maxTokens, stopAt: inline.stopAt, contextChunks: inline.contextChunks };
   }
 
   async #sendInlineSettings(): Promise<void> {

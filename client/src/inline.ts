@@ -5,14 +5,22 @@
  *   without asking the model again (inline-cache.ts).
  * - Otherwise the provider waits for a pause in typing (debounce) before asking; VS Code cancels
  *   the request at the next keystroke, which ends the wait or sends `$/cancelRequest`.
- * - Nothing is asked while the setting is off, the workspace is untrusted, or the pair is not
- *   loaded yet (then loading starts in the background and the next pause gets a completion).
+ * - Nothing is asked while the setting is off, in a language `aad.inline.languages` leaves out,
+ *   in an untrusted workspace, or before the pair is loaded (then loading starts in the
+ *   background and the next pause gets a completion).
+ * - While the daemon computes, the status bar says so; the prompt's budget and layout (the `aad`
+ *   statistics beside the items) go to the output channel at debug level.
  */
 import * as vscode from "vscode";
 import { InlineCompletionRequest, type InlineCompletionItem as ProtocolItem, type InlineCompletionList } from "vscode-languageclient/node";
 import { quietFor } from "./debounce.ts";
 import { isCancellation, type Ctx } from "./ctx.ts";
 import { describeError } from "./daemon.ts";
+import { inlineLanguageEnabled } from "./settings.ts";
+import type { InlineCompletionStats } from "../../server/src/protocol/protocol.ts";
+
+/** This provider's key in the status bar's busy sources. */
+const BUSY_SOURCE = "inline";
 
 export class InlineCompletions implements vscode.InlineCompletionItemProvider {
   #warmingUp: Promise<unknown> | undefined;
@@ -27,7 +35,7 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider {
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const { ctx } = this;
     const settings = ctx.config.settings.inline;
-    if (!settings.enabled || !ctx.trusted) return undefined;
+    if (!settings.enabled || !ctx.trusted || !inlineLanguageEnabled(settings.languages, document.languageId)) return undefined;
     const key = document.uri.toString();
     const offset = document.offsetAt(position);
     const textBefore = (chars: number): string => document.getText(new vscode.Range(document.positionAt(Math.max(0, offset - chars)), position));
@@ -47,12 +55,15 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider {
       if (!quiet) return undefined;
     }
     const started = performance.now();
-    let result: InlineCompletionList | ProtocolItem[] | null;
+    let result: (InlineCompletionList & { aad?: InlineCompletionStats }) | ProtocolItem[] | null;
+    ctx.statusBar.setBusy("computing an inline completion", BUSY_SOURCE);
     try {
       result = await client.sendRequest(InlineCompletionRequest.type, client.code2ProtocolConverter.asInlineCompletionParams(document, position, context), token);
     } catch (error) {
       if (!isCancellation(error) && !token.isCancellationRequested) ctx.log.warn(`inline completion failed: ${describeError(error)}`);
       return undefined;
+    } finally {
+      ctx.statusBar.setBusy(undefined, BUSY_SOURCE);
     }
     if (token.isCancellationRequested || result === null) return undefined;
     const items = Array.isArray(result) ? result : result.items;
@@ -63,7 +74,8 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider {
       if (completions.length === 0) ctx.inlineCache.remember(key, textBefore(ctx.inlineCache.anchorChars), text);
       completions.push(new vscode.InlineCompletionItem(text, new vscode.Range(position, position)));
     }
-    ctx.log.debug(`inline completion at ${document.uri.fsPath}:${position.line + 1}:${position.character + 1}: ${completions.length} item(s) in ${Math.round(performance.now() - started)} ms`);
+    const stats = Array.isArray(result) ? undefined : result.aad;
+    ctx.log.debug(`inline completion at ${document.uri.fsPath}:${position.line + 1}:${position.character + 1}: ${completions.length} item(s) in ${Math.round(performance.now() - started)} ms${stats === undefined ? "" : `; ${describePrompt(stats)}`}`);
     return completions;
   }
 
@@ -91,6 +103,16 @@ function textAtCursor(document: vscode.TextDocument, position: vscode.Position, 
   if (start.isAfter(position)) return undefined;
   const typed = document.getText(new vscode.Range(start, position));
   return insert.startsWith(typed) ? insert.slice(typed.length) : undefined;
+}
+
+/** One line for the output channel: the prompt's layout, its budget and what each part took, and the KV-cache reuse. */
+export function describePrompt(stats: InlineCompletionStats): string {
+  const { budget } = stats;
+  const layout = stats.layout === "fim" ? `FIM (${stats.specialTokens.map((t) => `${t.text}@${t.index}`).join(" ")})` : `prefix only (${stats.fallbackReason ?? "no FIM"})`;
+  const parts = [`prefix ${stats.prefixTokens}/${budget.prefixTokens} tokens`, `suffix ${stats.suffixTokens}/${budget.suffixTokens}`];
+  if (budget.chunkTokens > 0) parts.push(`${stats.chunks} chunk(s) ${stats.chunkTokens}/${budget.chunkTokens}`);
+  const evaluated = Object.entries(stats.evaluatedPromptTokens).map(([role, n]) => `${role} ${n}`).join(", ");
+  return `prompt ${stats.promptTokens} tokens, ${layout}; budget: ${parts.join(", ")}; evaluated (rest from the KV cache): ${evaluated}; ${stats.decodedTokens} decoded, stopped by ${stats.stoppedBy}`;
 }
 
 function abortSignalOf(token: vscode.CancellationToken): { signal: AbortSignal; dispose(): void } {

@@ -13,6 +13,7 @@ import { METHOD_NAMES, type MethodName } from "../../server/src/protocol/protoco
 export type PromptMode = "chat" | "raw";
 export type GpuLayers = number | "auto" | "max";
 export type InlineMethod = Exclude<MethodName, "best-of-n">;
+export type InlineStopAt = "line" | "block";
 
 export interface ModelPathSettings {
   readonly sft: string;
@@ -39,6 +40,11 @@ export interface AadSettings {
     readonly method: InlineMethod;
     readonly maxTokens: number;
     readonly debounceMs: number;
+    /** Language ids completions are offered in: "*" every language, "!id" excludes one (see inlineLanguageEnabled). */
+    readonly languages: readonly string[];
+    readonly stopAt: InlineStopAt;
+    /** Ring-buffer chunks of other files in FIM prompts; 0: off. */
+    readonly contextChunks: number;
   };
   readonly daemon: {
     /** "shared": the user's socket daemon (started if absent), "private": a stdio child of this window. */
@@ -65,6 +71,9 @@ export const SETTING_KEYS = {
   inlineMethod: "inline.method",
   inlineMaxTokens: "inline.maxTokens",
   inlineDebounceMs: "inline.debounceMs",
+  inlineLanguages: "inline.languages",
+  inlineStopAt: "inline.stopAt",
+  inlineContextChunks: "inline.contextChunks",
   daemonConnection: "daemon.connection",
   daemonSocketPath: "daemon.socketPath",
 } as const;
@@ -80,12 +89,12 @@ export const DEFAULT_SETTINGS: AadSettings = {
   gpuLayers: null,
   promptMode: "chat",
   generateIntoEditor: false,
-  inline: { enabled: false, method: "aad", maxTokens: 48, debounceMs: 250 },
+  inline: { enabled: false, method: "aad", maxTokens: 48, debounceMs: 250, languages: ["*"], stopAt: "line", contextChunks: 0 },
   daemon: { connection: "shared", socketPath: "" },
 };
 
 /** The daemon's limits (docs/PROTOCOL.md). */
-export const LIMITS = { maxTokens: 4096, inlineMaxTokens: 256, debounceMs: 5000, contextSize: 1 << 20 } as const;
+export const LIMITS = { maxTokens: 4096, inlineMaxTokens: 256, debounceMs: 5000, contextSize: 1 << 20, inlineContextChunks: 64 } as const;
 
 export interface SettingProblem {
   readonly key: SettingKey;
@@ -115,6 +124,11 @@ const oneOf = <T extends string>(options: readonly T[]): Check<T> => (value, key
   typeof value === "string" && (options as readonly string[]).includes(value)
     ? { value: value as T }
     : { error: `aad.${key} must be one of ${options.join(", ")}, got ${describe(value)}` };
+
+const languageList: Check<readonly string[]> = (value, key) =>
+  Array.isArray(value) && value.every((id) => typeof id === "string" && /^!?[\w.+#-]+$|^\*$/.test(id))
+    ? { value: value as string[] }
+    : { error: `aad.${key} must be a list of language ids ("*" for every language, "!id" to leave one out), got ${describe(value)}` };
 
 const flag: Check<boolean> = (value, key) => (typeof value === "boolean" ? { value } : { error: `aad.${key} must be true or false` });
 
@@ -155,6 +169,9 @@ export function parseSettings(read: SettingReader): ParsedSettings {
     method: take(k.inlineMethod, d.inline.method, oneOf(INLINE_METHODS)),
     maxTokens: take(k.inlineMaxTokens, d.inline.maxTokens, integer(1, LIMITS.inlineMaxTokens)),
     debounceMs: take(k.inlineDebounceMs, d.inline.debounceMs, integer(0, LIMITS.debounceMs)),
+    languages: take(k.inlineLanguages, d.inline.languages, languageList),
+    stopAt: take(k.inlineStopAt, d.inline.stopAt, oneOf<InlineStopAt>(["line", "block"])),
+    contextChunks: take(k.inlineContextChunks, d.inline.contextChunks, integer(0, LIMITS.inlineContextChunks)),
   };
   const daemon = {
     connection: take(k.daemonConnection, d.daemon.connection, oneOf<"shared" | "private">(["shared", "private"])),
@@ -165,6 +182,15 @@ export function parseSettings(read: SettingReader): ParsedSettings {
     settings: { models, alpha, maxTokens, method, contextSize, gpuLayers, promptMode, generateIntoEditor, inline, daemon },
     problems,
   };
+}
+
+/**
+ * Whether inline completions are offered in a language: listed, or "*" listed, and not left out
+ * with "!id" (which wins over "*" and over the id itself).
+ */
+export function inlineLanguageEnabled(languages: readonly string[], languageId: string): boolean {
+  if (languages.includes(`!${languageId}`)) return false;
+  return languages.includes("*") || languages.includes(languageId);
 }
 
 /** A model pair as aad/loadPair names it, and what to call it in the status bar. */

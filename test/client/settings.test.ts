@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_SETTINGS, expandPath, parseSettings, resolveModelPair, samePair, type SettingKey } from "../../client/src/settings.ts";
+import { DEFAULT_SETTINGS, expandPath, inlineLanguageEnabled, parseSettings, resolveModelPair, samePair, type SettingKey } from "../../client/src/settings.ts";
 
 const reader = (values: Partial<Record<SettingKey, unknown>>) => (key: SettingKey): unknown => values[key];
 
@@ -24,6 +24,9 @@ test("valid values are taken as they are", () => {
       "inline.method": "greedy-dpo",
       "inline.maxTokens": 16,
       "inline.debounceMs": 0,
+      "inline.languages": ["*", "!markdown"],
+      "inline.stopAt": "block",
+      "inline.contextChunks": 8,
       "daemon.connection": "private",
       "daemon.socketPath": " /tmp/x.sock ",
     }),
@@ -36,7 +39,7 @@ test("valid values are taken as they are", () => {
   assert.equal(settings.gpuLayers, "max");
   assert.equal(settings.promptMode, "raw");
   assert.equal(settings.generateIntoEditor, true);
-  assert.deepEqual(settings.inline, { enabled: true, method: "greedy-dpo", maxTokens: 16, debounceMs: 0 });
+  assert.deepEqual(settings.inline, { enabled: true, method: "greedy-dpo", maxTokens: 16, debounceMs: 0, languages: ["*", "!markdown"], stopAt: "block", contextChunks: 8 });
   assert.deepEqual(settings.daemon, { connection: "private", socketPath: "/tmp/x.sock" });
 });
 
@@ -134,4 +137,19 @@ test("a leading ~ means the home folder", () => {
 test("pairs are the same when they name the same files", () => {
   assert.ok(samePair({ sft: "/a", dpo: "/b" }, { sft: "/a", dpo: "/b", dpoLora: undefined }));
   assert.ok(!samePair({ sft: "/a", dpo: "/b" }, { sft: "/a", dpoLora: "/b" }));
+});
+
+test("the inline language list: every language with *, a language left out with !id, else only those listed", () => {
+  assert.equal(inlineLanguageEnabled(["*"], "python"), true);
+  assert.equal(inlineLanguageEnabled(["*", "!markdown"], "markdown"), false);
+  assert.equal(inlineLanguageEnabled(["*", "!markdown"], "typescript"), true);
+  assert.equal(inlineLanguageEnabled(["python", "rust"], "rust"), true);
+  assert.equal(inlineLanguageEnabled(["python", "rust"], "plaintext"), false);
+  assert.equal(inlineLanguageEnabled([], "python"), false);
+});
+
+test("a malformed language list is reported and every language stays on", () => {
+  const { settings, problems } = parseSettings(reader({ "inline.languages": "python" }));
+  assert.deepEqual(settings.inline.languages, ["*"]);
+  assert.match(problems[0]?.message ?? "", /aad\.inline\.languages must be a list of language ids/);
 });
