@@ -1,14 +1,34 @@
 /**
  * The advantage view's panel on the extension side: one webview panel (media/ is its program),
- * created on first use and revealed after. Messages posted before the page says `ready` wait in
- * a queue, so a response that starts streaming at once is not lost. The view's export copies the
- * trace JSON to the clipboard.
+ * created on first use and revealed after, and restored after a window reload (a
+ * WebviewPanelSerializer hands back the panel and the page's saved messages). Messages posted
+ * before the page says `ready` wait in a queue, so a response that starts streaming at once is
+ * not lost. The view's export copies the trace JSON to the clipboard; its Re-run button runs the
+ * `aad.rerunInView` command with the settings the page chose.
  */
 import * as vscode from "vscode";
 import { createNonce, renderWebviewHtml, WebviewHtmlError } from "../../media/html.ts";
-import type { HostMessage, ViewMessage } from "../../media/messages.ts";
+import { parseHostMessage, type ColumnSpec, type HostMessage, type ResetMessage, type ResponseStats, type RunInfo, type TraceEntry, type ViewMessage } from "../../media/messages.ts";
+import type { ScaleSetting } from "../../media/scale.ts";
 
 export const VIEW_TYPE = "aad.advantageView";
+/** The command the page's Re-run button runs (not in the palette: it needs the page's settings). */
+export const RERUN_COMMAND = "aad.rerunInView";
+/** `aad.view.advantageScale`: "auto", or the scale's end in nats. */
+export const SCALE_SETTING = "view.advantageScale";
+
+/** The answer on show, for a re-run to compare against. */
+export interface ShownAnswer {
+  readonly run: RunInfo;
+  readonly spec: ColumnSpec;
+  readonly entries: readonly TraceEntry[];
+  readonly stats: ResponseStats;
+}
+
+/** The colour scale setting: "auto", or a positive number of nats (anything else is "auto"). */
+export function scaleSetting(value: unknown): ScaleSetting {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : "auto";
+}
 
 export class AdvantageView implements vscode.Disposable {
   #panel: vscode.WebviewPanel | undefined;
@@ -17,12 +37,40 @@ export class AdvantageView implements vscode.Disposable {
   /** Everything posted since the last reset: what a newly created page is sent again. */
   #history: HostMessage[] = [];
   readonly #mediaRoot: vscode.Uri;
+  readonly #disposables: vscode.Disposable[] = [];
 
   constructor(
     extensionUri: vscode.Uri,
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.#mediaRoot = vscode.Uri.joinPath(extensionUri, "dist", "media");
+    this.#disposables.push(
+      vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
+        deserializeWebviewPanel: (panel, state: unknown) => {
+          this.#restore(panel, state);
+          return Promise.resolve();
+        },
+      }),
+      vscode.workspace.onDidChangeConfiguration((event) => {
+        if (event.affectsConfiguration(`aad.${SCALE_SETTING}`)) this.#rescale();
+      }),
+    );
+  }
+
+  /** The answer on show when it is complete: the single response, or the newer of a re-run's two. */
+  shownAnswer(): ShownAnswer | undefined {
+    const reset = this.#history.find((message): message is ResetMessage => message.type === "reset");
+    if (reset?.run === undefined) return undefined;
+    const spec = reset.columns?.at(-1) ?? { id: "response", method: reset.run.method, label: reset.run.method };
+    const first = reset.columns?.[0]?.id;
+    const belongs = (column: string | undefined): boolean => (column ?? first ?? "response") === spec.id;
+    const entries: TraceEntry[] = [];
+    let stats: ResponseStats | undefined;
+    for (const message of this.#history) {
+      if (message.type === "tokens" && belongs(message.column)) entries.push(...message.entries);
+      if (message.type === "done" && belongs(message.column)) stats = message.stats;
+    }
+    return stats === undefined ? undefined : { run: reset.run, spec, entries, stats };
   }
 
   get visible(): boolean {
@@ -35,15 +83,33 @@ export class AdvantageView implements vscode.Disposable {
       this.#panel.reveal(undefined, preserveFocus);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(
-      VIEW_TYPE,
-      "AAD Advantage",
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
-      { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [this.#mediaRoot], enableFindWidget: true },
-    );
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, "AAD Advantage", { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, this.#options());
+    this.#adopt(panel, [...this.#history]);
+  }
+
+  /** A panel VS Code kept across a reload: its page saved the messages it had shown. */
+  #restore(panel: vscode.WebviewPanel, state: unknown): void {
+    const saved = (state as { messages?: unknown } | undefined)?.messages;
+    const messages = Array.isArray(saved) ? saved.map(parseHostMessage).filter((message) => message !== undefined) : [];
+    if (this.#panel !== undefined) {
+      // Shown already in this window (a command ran before the restore): keep that one.
+      panel.dispose();
+      return;
+    }
+    if (this.#history.length === 0) this.#history = messages;
+    panel.webview.options = this.#options();
+    this.log.info(`advantage view: restored with ${messages.length} messages`);
+    this.#adopt(panel, [...this.#history]);
+  }
+
+  #options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [this.#mediaRoot], enableFindWidget: true };
+  }
+
+  #adopt(panel: vscode.WebviewPanel, queue: HostMessage[]): void {
     this.#panel = panel;
     this.#ready = false;
-    this.#queue = [...this.#history];
+    this.#queue = queue;
     const webview = panel.webview;
     const page = {
       nonce: createNonce(),
@@ -65,12 +131,30 @@ export class AdvantageView implements vscode.Disposable {
     }
     webview.onDidReceiveMessage((message: ViewMessage) => this.#receive(message));
     panel.onDidDispose(() => {
+      if (this.#panel !== panel) return;
       this.#panel = undefined;
       this.#ready = false;
     });
   }
 
-  post(message: HostMessage): void {
+  /** The colour scale setting changed: the page is sent what it shows again, with the new scale. */
+  #rescale(): void {
+    const reset = this.#history[0];
+    if (reset?.type !== "reset") return;
+    this.#history[0] = this.#withScale(reset);
+    if (this.#panel === undefined || !this.#ready) {
+      this.#queue = [...this.#history];
+      return;
+    }
+    for (const message of this.#history) void this.#panel.webview.postMessage(message);
+  }
+
+  #withScale(reset: ResetMessage): ResetMessage {
+    return { ...reset, scale: scaleSetting(vscode.workspace.getConfiguration("aad").get(SCALE_SETTING)) };
+  }
+
+  post(posted: HostMessage): void {
+    const message = posted.type === "reset" ? this.#withScale(posted) : posted;
     if (message.type === "reset") this.#history = [];
     this.#history.push(message);
     if (this.#panel === undefined || !this.#ready) {
@@ -93,6 +177,9 @@ export class AdvantageView implements vscode.Disposable {
       case "export":
         void this.#export(message.json);
         break;
+      case "rerun":
+        void vscode.commands.executeCommand(RERUN_COMMAND, { method: message.method, alpha: message.alpha, maxTokens: message.maxTokens });
+        break;
     }
   }
 
@@ -109,5 +196,6 @@ export class AdvantageView implements vscode.Disposable {
 
   dispose(): void {
     this.#panel?.dispose();
+    for (const disposable of this.#disposables) disposable.dispose();
   }
 }

@@ -29,9 +29,11 @@ import {
   type StatusResult,
   type TraceEntry,
 } from "../../server/src/protocol/protocol.ts";
-import { SINGLE_COLUMN } from "../../media/messages.ts";
+import { SINGLE_COLUMN, type ColumnSpec, type PromptMode, type ResetMessage, type RunInfo } from "../../media/messages.ts";
 import { ModelFileMissingError, type Ctx } from "./ctx.ts";
 import { describeError } from "./daemon.ts";
+import { explanationsOf } from "./explain-decorations.ts";
+import { alignToSelection } from "./explain-text.ts";
 import { defaultPairsOutput, describePairsResult } from "./pairs-text.ts";
 import { resolveModelPair, SETTING_KEYS, type ModelPair } from "./settings.ts";
 import { formatRate } from "./status-text.ts";
@@ -103,57 +105,190 @@ export const generateCommand: CommandFactory = (ctx) => async (args: GenerateArg
   const settings = ctx.config.settings;
   const method = args.method ?? settings.method;
   const intoEditor = args.intoEditor ?? settings.generateIntoEditor;
+  const maxTokens = args.maxTokens ?? settings.maxTokens;
   try {
     return await ctx.withProgress(`AAD: generating with ${method}`, async (token, progress) => {
+      const reset = (pair: string): ResetMessage => ({
+        type: "reset",
+        title: excerpt(source.prompt),
+        method,
+        mode: "single",
+        run: runInfo(ctx, pair, { method, alpha: settings.alpha, maxTokens, prompt: source.prompt }),
+      });
+      // The view opens at once, saying what it waits for (loading a pair takes seconds).
+      ctx.view.show();
+      ctx.view.post({ ...reset(ctx.config.modelPair().pair.label), placeholder: placeholderFor(ctx) });
       const pair = await loadWithMessage(ctx, token, progress);
       progress.report({ message: `${method} on ${pairName(pair)}` });
-      ctx.view.show();
-      ctx.view.post({ type: "reset", title: excerpt(source.prompt), method, mode: "single" });
+      ctx.view.post({ ...reset(pairName(pair)), placeholder: "Waiting for the first tokens…" });
       const sink = intoEditor ? await EditorSink.open(source) : undefined;
-      const client = await ctx.daemon.client();
-      const partialResultToken = randomUUID();
-      let streamed = 0;
-      let updated = 0;
-      // onProgress takes protocol.ts's ProgressType as is: the type only names the value's shape.
-      const listening = client.onProgress(generateProgress, partialResultToken, (value) => {
-        streamed += value.tokens.length;
-        updated += value.updates.length;
-        ctx.view.post({ type: "tokens", column: SINGLE_COLUMN, entries: value.tokens });
-        sink?.append(value.text);
+      return await decodeIntoView(ctx, {
+        prompt: source.prompt,
+        method,
+        alpha: settings.alpha,
+        maxTokens,
+        column: SINGLE_COLUMN,
+        token,
+        sink,
+        repost: () => ctx.view.post(reset(pairName(pair))),
       });
-      try {
-        const result = await ctx.daemon.request(
-          generate,
-          { ...promptParams(ctx, source.prompt), method, alpha: settings.alpha, maxTokens: args.maxTokens ?? settings.maxTokens, partialResultToken },
-          token,
-        );
-        if (updated > 0) {
-          // The lazy schedule streamed some entries before their SFT numbers were known; the
-          // result holds them complete. The view appends only, so it is sent the response again.
-          ctx.view.post({ type: "reset", title: excerpt(source.prompt), method, mode: "single" });
-          ctx.view.post({ type: "tokens", column: SINGLE_COLUMN, entries: result.tokens });
-        } else postRest(ctx, SINGLE_COLUMN, result.tokens, streamed);
-        if (sink !== undefined && streamed === 0) sink.append(result.text);
-        await sink?.flushed();
-        ctx.view.post({ type: "done", column: SINGLE_COLUMN, stats: result.stats });
-        ctx.recordSpeed(result.stats.tokensPerSecond);
-        ctx.log.info(
-          `generate (${method}): ${result.stats.tokens} tokens, stopped by ${result.stoppedBy}, implicit reward ${result.stats.implicitReward.toFixed(3)}` +
-            (result.stats.tokensPerSecond === undefined ? "" : `, ${formatRate(result.stats.tokensPerSecond)}`),
-        );
-        return result;
-      } catch (error) {
-        ctx.view.post({ type: "error", message: `Generation failed: ${describeError(error)}` });
-        throw error;
-      } finally {
-        listening.dispose();
-      }
     });
   } catch (error) {
     ctx.reportError("Generate", error);
     return undefined;
   }
 };
+
+export interface RerunArgs {
+  /** Default: the shown answer's method. */
+  readonly method?: MethodName;
+  /** Default: the shown answer's α. */
+  readonly alpha?: number;
+  /** Default: the shown answer's token limit. */
+  readonly maxTokens?: number;
+}
+
+/**
+ * The view's Re-run: decodes the shown answer's prompt again with new settings, and shows the new
+ * answer beside the previous one (the view marks where they start to differ, and each column has
+ * its implicit reward). The next re-run compares against the newer answer.
+ */
+export const rerunInViewCommand: CommandFactory = (ctx) => async (args: RerunArgs = {}): Promise<GenerateResult | undefined> => {
+  const previous = ctx.view.shownAnswer();
+  if (previous === undefined) {
+    void vscode.window.showInformationMessage("AAD: there is no finished answer in the advantage view to run again. Run AAD: Generate first.");
+    return undefined;
+  }
+  const method = args.method ?? (previous.run.method as MethodName);
+  const alpha = args.alpha ?? previous.run.alpha;
+  const maxTokens = args.maxTokens ?? previous.run.maxTokens ?? ctx.config.settings.maxTokens;
+  const problem = !METHOD_NAMES.includes(method)
+    ? `unknown method ${JSON.stringify(method)}`
+    : !(Number.isFinite(alpha) && alpha >= 0 && alpha <= 1)
+      ? `α must be in [0, 1], got ${alpha}`
+      : !(Number.isInteger(maxTokens) && maxTokens >= 1 && maxTokens <= 4096)
+        ? `max tokens must be an integer from 1 to 4096, got ${maxTokens}`
+        : undefined;
+  if (problem !== undefined) {
+    ctx.reportError("Re-run", new Error(problem));
+    return undefined;
+  }
+  const label = (m: string, a: number): string => `${m} · α ${a}`;
+  const before: ColumnSpec = { id: "previous", method: previous.run.method, label: `before: ${label(previous.run.method, previous.run.alpha)}`, alpha: previous.run.alpha };
+  const after: ColumnSpec = { id: "current", method, label: label(method, alpha), alpha };
+  try {
+    return await ctx.withProgress(`AAD: re-running with ${method}, α ${alpha}`, async (token, progress) => {
+      const pair = await loadWithMessage(ctx, token, progress);
+      const repost = (): void => {
+        ctx.view.post({
+          type: "reset",
+          title: excerpt(previous.run.prompt),
+          method,
+          mode: "compare",
+          columns: [before, after],
+          run: { ...previous.run, pair: pairName(pair), method, alpha, maxTokens },
+          placeholder: "Waiting for the first tokens…",
+        });
+        ctx.view.post({ type: "tokens", column: before.id, entries: previous.entries });
+        ctx.view.post({ type: "done", column: before.id, stats: previous.stats });
+      };
+      ctx.view.show();
+      repost();
+      const result = await decodeIntoView(ctx, { prompt: previous.run.prompt, promptMode: previous.run.promptMode, method, alpha, maxTokens, column: after.id, token, repost });
+      ctx.log.info(`re-run: ${previous.run.method} α ${previous.run.alpha} → ${method} α ${alpha}: implicit reward ${previous.stats.implicitReward.toFixed(3)} → ${result.stats.implicitReward.toFixed(3)}`);
+      return result;
+    });
+  } catch (error) {
+    ctx.reportError("Re-run", error);
+    return undefined;
+  }
+};
+
+export const showAdvantageViewCommand: CommandFactory = (ctx) => (): boolean => {
+  ctx.view.show(false);
+  return true;
+};
+
+interface ViewDecoding {
+  readonly prompt: string;
+  /** Default: the aad.promptMode setting. */
+  readonly promptMode?: PromptMode;
+  readonly method: MethodName;
+  readonly alpha: number;
+  readonly maxTokens: number;
+  readonly column: string;
+  readonly token: vscode.CancellationToken;
+  readonly sink?: EditorSink | undefined;
+  /** Sends the view its reset (and anything shown beside the column) again. */
+  readonly repost: () => void;
+}
+
+/** Decodes through the daemon, streaming the tokens into a column of the view (and an editor). */
+async function decodeIntoView(ctx: Ctx, run: ViewDecoding): Promise<GenerateResult> {
+  const { column, method, sink } = run;
+  const client = await ctx.daemon.client();
+  const partialResultToken = randomUUID();
+  let streamed = 0;
+  let updated = 0;
+  // onProgress takes protocol.ts's ProgressType as is: the type only names the value's shape.
+  const listening = client.onProgress(generateProgress, partialResultToken, (value) => {
+    streamed += value.tokens.length;
+    updated += value.updates.length;
+    ctx.view.post({ type: "tokens", column, entries: value.tokens });
+    sink?.append(value.text);
+  });
+  try {
+    const prompt = (run.promptMode ?? ctx.config.settings.promptMode) === "raw" ? { prompt: run.prompt, raw: true } : { prompt: run.prompt };
+    const result = await ctx.daemon.request(generate, { ...prompt, method, alpha: run.alpha, maxTokens: run.maxTokens, partialResultToken }, run.token);
+    if (updated > 0) {
+      // The lazy schedule streamed some entries before their SFT numbers were known; the
+      // result holds them complete. The view appends only, so it is sent the response again.
+      run.repost();
+      ctx.view.post({ type: "tokens", column, entries: result.tokens });
+    } else postRest(ctx, column, result.tokens, streamed);
+    if (sink !== undefined && streamed === 0) sink.append(result.text);
+    await sink?.flushed();
+    ctx.view.post({ type: "done", column, stats: result.stats });
+    ctx.recordSpeed(result.stats.tokensPerSecond);
+    ctx.log.info(
+      `generate (${method}, α ${run.alpha}): ${result.stats.tokens} tokens, stopped by ${result.stoppedBy}, implicit reward ${result.stats.implicitReward.toFixed(3)}` +
+        (result.stats.tokensPerSecond === undefined ? "" : `, ${formatRate(result.stats.tokensPerSecond)}`),
+    );
+    return result;
+  } catch (error) {
+    ctx.view.post({ type: "error", message: `Generation failed: ${describeError(error)}` });
+    throw error;
+  } finally {
+    listening.dispose();
+  }
+}
+
+/** How a run is described in the view's header, with the controls' choices for a generation. */
+function runInfo(ctx: Ctx, pair: string, run: { method: string; alpha: number; maxTokens?: number; prompt: string; raw?: boolean }, rerun = true): RunInfo {
+  const promptMode: PromptMode = (run.raw ?? ctx.config.settings.promptMode === "raw") ? "raw" : "chat";
+  const withReference = ctx.config.modelPair().pair.reference !== undefined;
+  return {
+    pair,
+    method: run.method,
+    alpha: run.alpha,
+    ...(run.maxTokens === undefined ? {} : { maxTokens: run.maxTokens }),
+    prompt: run.prompt,
+    promptMode,
+    ...(rerun ? { rerun: { methods: METHOD_NAMES.filter((method) => method !== "cd" || withReference) } } : {}),
+  };
+}
+
+function withoutSpeed(stats: ScoreResult["stats"]): ScoreResult["stats"] {
+  const kept: { -readonly [K in keyof ScoreResult["stats"]]?: ScoreResult["stats"][K] } = { ...stats };
+  delete kept.elapsedMs;
+  delete kept.tokensPerSecond;
+  return kept as ScoreResult["stats"];
+}
+
+/** What a view waits for before its first token. */
+function placeholderFor(ctx: Ctx): string {
+  return ctx.loadedPair === undefined ? `Loading the ${ctx.config.modelPair().pair.label} pair…` : "Waiting for the first tokens…";
+}
 
 export const compareCommand: CommandFactory = (ctx) => async (args: CompareArgs = {}): Promise<CompareResult | undefined> => {
   const source = await promptFrom(ctx, args.prompt, "Prompt to compare the decoders on");
@@ -163,16 +298,20 @@ export const compareCommand: CommandFactory = (ctx) => async (args: CompareArgs 
   const settings = ctx.config.settings;
   try {
     return await ctx.withProgress(`AAD: comparing ${methods.join(", ")}`, async (token, progress) => {
-      await loadWithMessage(ctx, token, progress);
-      progress.report({ message: methods.join(", ") });
-      ctx.view.show();
-      ctx.view.post({
+      const reset = (pair: string, placeholder: string): ResetMessage => ({
         type: "reset",
         title: excerpt(source.prompt),
         method: methods.join(" · "),
         mode: "compare",
         columns: methods.map((method) => ({ id: method, method, label: method })),
+        run: runInfo(ctx, pair, { method: methods.join(" · "), alpha: settings.alpha, maxTokens: args.maxTokens ?? settings.maxTokens, prompt: source.prompt }, false),
+        placeholder,
       });
+      ctx.view.show();
+      ctx.view.post(reset(ctx.config.modelPair().pair.label, placeholderFor(ctx)));
+      const pair = await loadWithMessage(ctx, token, progress);
+      progress.report({ message: methods.join(", ") });
+      ctx.view.post(reset(pairName(pair), "Waiting for this method's answer…"));
       const client = await ctx.daemon.client();
       const partialResultToken = randomUUID();
       const shown = new Set<string>();
@@ -237,18 +376,32 @@ export const explainSelectionCommand: CommandFactory = (ctx) => async (args: Exp
     } else ctx.lastPrompt = prompt;
   }
   const promptText = prompt;
+  const promptMode: PromptMode = raw ? "raw" : "chat";
+  const alpha = ctx.config.settings.alpha;
+  const selection = editor !== undefined && args.response === undefined ? { editor, range: new vscode.Range(editor.selection.start, editor.selection.end) } : undefined;
   try {
     return await ctx.withProgress("AAD: explaining the selection", async (token, progress) => {
-      await loadWithMessage(ctx, token, progress);
+      const reset = (pair: string, placeholder: string): ResetMessage => ({
+        type: "reset",
+        title: `Explain: ${excerpt(response)}`,
+        method: "teacher-forced",
+        mode: "single",
+        run: runInfo(ctx, pair, { method: "teacher-forced scoring", alpha, prompt: promptText, raw }, false),
+        placeholder,
+      });
       ctx.view.show();
-      ctx.view.post({ type: "reset", title: `Explain: ${excerpt(response)}`, method: "teacher-forced", mode: "single" });
-      const result = await ctx.daemon.request(
-        score,
-        { ...(raw ? { prompt: promptText, raw: true } : { prompt: promptText }), response, alpha: ctx.config.settings.alpha },
-        token,
-      );
+      ctx.view.post(reset(ctx.config.modelPair().pair.label, placeholderFor(ctx)));
+      const pair = await loadWithMessage(ctx, token, progress);
+      ctx.view.post(reset(pairName(pair), "Scoring the selected text…"));
+      const scored = await ctx.daemon.request(score, { ...(raw ? { prompt: promptText, raw: true } : { prompt: promptText }), response, alpha }, token);
+      // The tokenizer may start the text with a word-start space that was not selected: it is
+      // left out of what the view and the editor show, so the pieces join to the selection.
+      const result = alignToSelection(scored, response);
       ctx.view.post({ type: "tokens", column: SINGLE_COLUMN, entries: result.tokens });
-      ctx.view.post({ type: "done", column: SINGLE_COLUMN, stats: result.stats });
+      // A scoring of existing text has no speed to report: its tokens were not generated.
+      ctx.view.post({ type: "done", column: SINGLE_COLUMN, stats: withoutSpeed(result.stats) });
+      if (selection !== undefined) explanationsOf(ctx).paint(selection.editor, selection.range, result.tokens);
+      ctx.log.info(`explain (${promptMode} prompt): ${result.tokens.length} tokens, implicit reward ${result.stats.implicitReward.toFixed(3)}`);
       return result;
     });
   } catch (error) {
@@ -395,6 +548,8 @@ export const COMMANDS: Readonly<Record<string, CommandFactory>> = {
   "aad.showStatus": showStatusCommand,
   "aad.restartDaemon": restartDaemonCommand,
   "aad.toggleInlineCompletions": toggleInlineCompletionsCommand,
+  "aad.showAdvantageView": showAdvantageViewCommand,
+  "aad.rerunInView": rerunInViewCommand,
 };
 
 // ---------------------------------------------------------------------------------------------

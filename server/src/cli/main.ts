@@ -9,6 +9,7 @@ import { builtinPair } from "../runtime/builtin-pair.ts";
 import { compare, generate, ModelPair, score, type GenerateResult, type TraceMode } from "../runtime/index.ts";
 import { formatStats, legend, renderTrace, sideBySide } from "./render.ts";
 import { registerPairsCommand } from "./pairs.ts";
+import { registerQueueCommands } from "./queue.ts";
 
 /**
  * The example `npm start` runs: the first held-out prompt of the built-in world, in the world's
@@ -162,7 +163,8 @@ export function buildProgram(): Command {
   const program = new Command()
     .name("aad")
     .description("Alignment-Aware Decoding on a local SFT/DPO model pair (GGUF), with its baselines.")
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    .enablePositionalOptions();
 
   decodeOptions(program.command("generate").argument("[prompt]", "prompt text; read from standard input when absent").description("decode one response, streamed (or as JSON with its per-token trace)"))
     .addOption(
@@ -263,7 +265,8 @@ export function buildProgram(): Command {
       process.exitCode = await handle.done;
     });
 
-  registerPairsCommand(program, { pairOptions, withPair, interruptSignal, number, UsageError });
+  const kit = { pairOptions, withPair, interruptSignal, number, UsageError };
+  registerQueueCommands(program, registerPairsCommand(program, kit), kit);
 
   return program;
 }

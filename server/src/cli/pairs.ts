@@ -10,6 +10,7 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { generatePreferencePairs, PAIRS_DEFAULTS, readPrompts, type PairsProgress, type PairsResult, type RejectedMethod } from "../pairs/index.ts";
 import type { ModelPair } from "../runtime/index.ts";
+import { enqueueCommand } from "./queue.ts";
 
 export interface PairsFlags {
   sft?: string;
@@ -19,8 +20,11 @@ export interface PairsFlags {
   threads?: number;
   contextSize?: number;
   gpuLayers?: number;
-  prompts: string;
-  out: string;
+  prompts?: string;
+  out?: string;
+  /** With --queue, the run is enqueued there as job --job instead of decoded here (cli/queue.ts). */
+  queue?: string;
+  job?: string;
   rejected: RejectedMethod;
   topP: number;
   temperature: number;
@@ -47,8 +51,10 @@ export function registerPairsCommand(program: Command, kit: CommandKit): Command
       program
         .command("pairs")
         .description("synthetic preference pairs for DPO: the AAD response as chosen, a DPO response as rejected; resumable JSON Lines (TRL's prompt/chosen/rejected + meta)")
-        .requiredOption("--prompts <file>", ".jsonl with {\"prompt\"} or {\"messages\"} per line, or .txt with one prompt per line")
-        .requiredOption("--out <file>", "output .jsonl; an existing file is resumed after its last complete row")
+        .option("--prompts <file>", ".jsonl with {\"prompt\"} or {\"messages\"} per line, or .txt with one prompt per line (required)")
+        .option("--out <file>", "output .jsonl; an existing file is resumed after its last complete row (required without --queue)")
+        .option("--queue <url>", "enqueue the run in Redis (redis://HOST:PORT/DB) for `aad worker`s instead of decoding here; see `aad pairs collect`")
+        .option("--job <name>", "with --queue: the run's name there (letters, digits, . _ -)")
         .addOption(new Option("--rejected <method>", "how the rejected response is decoded from the DPO model").choices(["sample", "greedy-dpo"]).default(PAIRS_DEFAULTS.rejected))
         .option("--top-p <p>", "nucleus threshold of the rejected sample", probability("--top-p"), PAIRS_DEFAULTS.topP)
         .option("--temperature <t>", "temperature of the rejected sample", number("--temperature", (x) => x >= 0, "≥ 0"), PAIRS_DEFAULTS.temperature)
@@ -57,18 +63,24 @@ export function registerPairsCommand(program: Command, kit: CommandKit): Command
         .option("--limit <n>", "use only the first n prompts", number("--limit", (x) => Number.isInteger(x) && x >= 0, "a non-negative integer"))
         .option("--seed <n>", "seed; prompt i samples with seed \"<seed>:<i>\", so a resumed run writes what an uninterrupted one would", number("--seed", Number.isSafeInteger, "an integer"), PAIRS_DEFAULTS.seed),
     )
+    .enablePositionalOptions()
     .action(async (flags: PairsFlags) => {
+      if (flags.prompts === undefined) throw new kit.UsageError("required option '--prompts <file>' not specified");
+      if (flags.queue !== undefined) return enqueueCommand(flags, kit);
+      if (flags.job !== undefined) throw new kit.UsageError("--job names a run in a queue: give --queue URL too, or drop --job for a local run");
+      if (flags.out === undefined) throw new kit.UsageError("required option '--out <file>' not specified");
       if (!flags.out.endsWith(".jsonl")) throw new kit.UsageError(`--out must name a .jsonl file, got "${flags.out}"`);
-      const prompts = await readPrompts(flags.prompts); // malformed lines fail before any model loads
+      const { prompts: promptsFile, out } = flags;
+      const prompts = await readPrompts(promptsFile); // malformed lines fail before any model loads
       const signal = kit.interruptSignal();
       const result = await kit.withPair(flags, async (pair) => {
         const display = progressDisplay(process.stderr);
         try {
           return await generatePreferencePairs({
             pair,
-            promptsFile: flags.prompts,
+            promptsFile,
             prompts,
-            out: flags.out,
+            out,
             rejected: flags.rejected,
             topP: flags.topP,
             temperature: flags.temperature,
@@ -88,13 +100,13 @@ export function registerPairsCommand(program: Command, kit: CommandKit): Command
     });
 }
 
-interface ProgressDisplay {
+export interface ProgressDisplay {
   readonly update: (progress: PairsProgress) => void;
   readonly stop: () => void;
 }
 
 /** A bar with rate and ETA on a terminal; a line every few seconds otherwise. */
-function progressDisplay(stream: NodeJS.WriteStream): ProgressDisplay {
+export function progressDisplay(stream: NodeJS.WriteStream): ProgressDisplay {
   const started = Date.now();
   let first: PairsProgress | undefined;
   const rate = (p: PairsProgress) => (p.done - first!.done) / Math.max(1e-3, (Date.now() - started) / 1000);

@@ -112,10 +112,10 @@ export async function generatePreferencePairs(options: PairsOptions): Promise<Pa
   const settings = resolveSettings(options);
   const records = options.prompts ?? (await readPrompts(options.promptsFile));
   const total = options.limit === undefined ? records.length : Math.min(options.limit, records.length);
-  const run: RunSettings = { ...settings, models: await modelProvenance(options.pair, options.modelHashes) };
+  const run: RunSettings = { ...settings, models: await modelProvenance(options.pair.info.files, options.modelHashes) };
   const log = await openRowLog(options.out);
   try {
-    const resumedAt = resumePoint(log, records, run);
+    const resumedAt = resumePoint(log, (index) => records[index], run);
     let written = 0;
     let skippedEqual = 0;
     const progress = (done: number): PairsProgress => ({ done, total, written, skippedEqual, resumedAt });
@@ -128,7 +128,7 @@ export async function generatePreferencePairs(options: PairsOptions): Promise<Pa
       const at = index;
       let row: PreferenceRow | undefined;
       try {
-        row = await runRow((rowSignal) => pairFor(options.pair, record, at, run, options.promptsFile, rowSignal));
+        row = await runRow((rowSignal) => preferenceRow(options.pair, record, at, run, options.promptsFile, rowSignal));
       } catch (error) {
         // Read through a function: TypeScript keeps `aborted` narrowed to false from the loop's check.
         if (stoppedBy(options.signal, error)) break;
@@ -154,18 +154,22 @@ function stoppedBy(signal: AbortSignal | undefined, error: unknown): boolean {
   return signal !== undefined && signal.aborted && error === signal.reason;
 }
 
-interface Settings {
+/** What a run decodes with, apart from the models: every row's meta repeats it. */
+export interface Settings {
   readonly seed: number;
   readonly alpha: number;
   readonly maxTokens: number;
   readonly methods: { readonly chosen: RuleSpec; readonly rejected: RuleSpec };
 }
 
-interface RunSettings extends Settings {
+export interface RunSettings extends Settings {
   readonly models: PairMeta["models"];
 }
 
-function resolveSettings(options: PairsOptions): Settings {
+export type SettingsOptions = Pick<PairsOptions, "rejected" | "topP" | "temperature" | "alpha" | "maxTokens" | "seed" | "limit">;
+
+/** The run's settings from the options (defaults filled in); option errors are thrown here, before any output is touched. */
+export function resolveSettings(options: SettingsOptions): Settings {
   const { alpha, topP, temperature, maxTokens, seed } = { ...PAIRS_DEFAULTS, ...definedOnly(options) };
   const rejected = options.rejected ?? PAIRS_DEFAULTS.rejected;
   if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new RangeError(`maxTokens must be an integer ≥ 1, got ${maxTokens}`);
@@ -178,7 +182,7 @@ function resolveSettings(options: PairsOptions): Settings {
   return { seed, alpha, maxTokens, methods: { chosen, rejected: rejectedSpec } };
 }
 
-function definedOnly(options: PairsOptions): Partial<Pick<PairsOptions, "alpha" | "topP" | "temperature" | "maxTokens" | "seed">> {
+function definedOnly(options: SettingsOptions): Partial<Pick<PairsOptions, "alpha" | "topP" | "temperature" | "maxTokens" | "seed">> {
   const picked: Record<string, number> = {};
   for (const key of ["alpha", "topP", "temperature", "maxTokens", "seed"] as const) {
     const value = options[key];
@@ -187,15 +191,19 @@ function definedOnly(options: PairsOptions): Partial<Pick<PairsOptions, "alpha" 
   return picked;
 }
 
-async function modelProvenance(pair: ModelPair, known: PairsOptions["modelHashes"]): Promise<PairMeta["models"]> {
-  const { sft, dpo, dpoLora } = pair.info.files;
+/** Each model file's name and SHA-256, as the rows' meta records them. */
+export async function modelProvenance(files: { readonly sft: string; readonly dpo?: string; readonly dpoLora?: string }, known?: PairsOptions["modelHashes"]): Promise<PairMeta["models"]> {
+  const { sft, dpo, dpoLora } = files;
   const entries = Object.entries({ sft, dpo, dpoLora }).filter((entry): entry is [ModelFileRole, string] => entry[1] !== undefined);
   const described = await Promise.all(entries.map(async ([role, path]) => [role, { file: basename(path), sha256: known?.[role] ?? (await fileSha256(path)) }] as const));
   return Object.fromEntries(described);
 }
 
-/** The index of the first prompt still to do, after checking the existing rows were made the same way. */
-function resumePoint(log: RowLog, records: readonly PromptRecord[], settings: RunSettings): number {
+/**
+ * The index of the first prompt still to do, after checking the existing rows were made the same
+ * way. `promptAt` gives the run's prompt at an index (only the last row's is asked for).
+ */
+export function resumePoint(log: RowLog, promptAt: (index: number) => PromptRecord | undefined, settings: RunSettings): number {
   if (log.lastRow === undefined) return 0;
   if (!isPreferenceRow(log.lastRow)) {
     throw new PairsOutputError("NotPairsFile", log.path, `line ${log.rows} is not a row of \`aad pairs\` (no prompt, chosen, rejected and meta.index); choose another output file`);
@@ -207,14 +215,14 @@ function resumePoint(log: RowLog, records: readonly PromptRecord[], settings: Ru
     const shown = differing.map((key) => `${key}: ${JSON.stringify(meta[key])} in the file, ${JSON.stringify(settings[key])} now`).join("; ");
     throw new PairsOutputError("SettingsMismatch", log.path, `it was written with other settings (${shown}); resuming would mix two datasets. Use the same settings, or another output file`);
   }
-  const record = records[meta.index];
+  const record = promptAt(meta.index);
   if (record === undefined || JSON.stringify(promptField(record)) !== JSON.stringify(last.prompt)) {
     throw new PairsOutputError("PromptMismatch", log.path, `its last row is for prompt ${meta.index + 1}, which the prompts file does not hold at that position any more; use the prompts file it was made from, or another output file`);
   }
   return meta.index + 1;
 }
 
-function isPreferenceRow(value: unknown): value is PreferenceRow {
+export function isPreferenceRow(value: unknown): value is PreferenceRow {
   if (typeof value !== "object" || value === null) return false;
   const row = value as Record<string, unknown>;
   const meta = row.meta as Record<string, unknown> | null | undefined;
@@ -229,8 +237,12 @@ function responseField(record: PromptRecord, text: string): PreferenceRow["chose
   return record.kind === "text" ? text : [{ role: "assistant", content: text }];
 }
 
-/** The row for one prompt, or undefined when the two responses are the same text. */
-async function pairFor(pair: ModelPair, record: PromptRecord, index: number, settings: RunSettings, promptsFile: string, signal?: AbortSignal): Promise<PreferenceRow | undefined> {
+/**
+ * The row for one prompt, or undefined when the two responses are the same text. The local run
+ * and the queue's workers (server/src/queue) both make rows here, so a row's bytes do not depend
+ * on which process made it.
+ */
+export async function preferenceRow(pair: ModelPair, record: PromptRecord, index: number, settings: RunSettings, promptsFile: string, signal?: AbortSignal): Promise<PreferenceRow | undefined> {
   const input = record.kind === "text" ? { prompt: record.prompt } : { messages: record.messages };
   const seed = `${settings.seed}:${index}`;
   const decode = async (method: RuleSpec): Promise<GenerateResult> => {

@@ -1,0 +1,80 @@
+/**
+ * `aad pairs status`: where a queued run stands, from BullMQ's own bookkeeping — rows done,
+ * running, failed and waiting, the rate of the latest completions and the time left at that rate.
+ */
+import type { Redis } from "ioredis";
+import type { FailedRow } from "./errors.ts";
+import { connectOnce, type QueueLocation } from "./connection.ts";
+import { readManifest, rowQueue, type RowQueue } from "./run.ts";
+
+export interface RunStatus {
+  readonly job: string;
+  readonly promptsFile: string;
+  readonly total: number;
+  /** Rows decoded (including those whose responses were equal, which give no line). */
+  readonly done: number;
+  readonly running: number;
+  readonly failed: number;
+  /** Rows in the queue not yet taken (including ones waiting for a retry). */
+  readonly waiting: number;
+  /** Rows of the run the queue does not hold (Redis lost them); enqueueing again adds them back. */
+  readonly missing: number;
+  /** Over the latest completions (up to RATE_WINDOW); undefined before two rows are done. */
+  readonly rowsPerSecond: number | undefined;
+  readonly etaSeconds: number | undefined;
+  readonly failedRows: readonly FailedRow[];
+}
+
+/** Completions the rate is measured over. */
+export const RATE_WINDOW = 200;
+
+export async function runStatus(location: QueueLocation, job: string): Promise<RunStatus> {
+  const client = await connectOnce(location);
+  try {
+    return await statusOf(client, location, job);
+  } finally {
+    client.disconnect();
+  }
+}
+
+export async function statusOf(client: Redis, location: QueueLocation, job: string): Promise<RunStatus> {
+  const manifest = await readManifest(client, job, location.display);
+  const queue = rowQueue(job, client);
+  try {
+    const counts = await queue.getJobCounts("completed", "failed", "active", "wait", "delayed", "prioritized", "paused", "waiting-children");
+    const done = counts.completed ?? 0;
+    const running = counts.active ?? 0;
+    const failed = counts.failed ?? 0;
+    const waiting = (counts.wait ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0) + (counts.paused ?? 0) + (counts["waiting-children"] ?? 0);
+    const rowsPerSecond = await recentRate(queue);
+    const left = manifest.total - done - failed;
+    return {
+      job,
+      promptsFile: manifest.promptsFile,
+      total: manifest.total,
+      done,
+      running,
+      failed,
+      waiting,
+      missing: Math.max(0, manifest.total - done - running - failed - waiting),
+      rowsPerSecond,
+      etaSeconds: rowsPerSecond !== undefined && rowsPerSecond > 0 ? left / rowsPerSecond : undefined,
+      failedRows: failed === 0 ? [] : await failedRows(queue),
+    };
+  } finally {
+    await queue.close();
+  }
+}
+
+async function recentRate(queue: RowQueue): Promise<number | undefined> {
+  const finished = (await queue.getCompleted(0, RATE_WINDOW - 1)).map((row) => row.finishedOn).filter((at): at is number => at !== undefined);
+  if (finished.length < 2) return undefined;
+  const span = (Math.max(...finished) - Math.min(...finished)) / 1000;
+  return span > 0 ? (finished.length - 1) / span : undefined;
+}
+
+/** Every row that failed for good, in prompt order. */
+export async function failedRows(queue: RowQueue): Promise<FailedRow[]> {
+  const jobs = await queue.getFailed(0, -1);
+  return jobs.map((row) => ({ index: row.data.index, line: row.data.record.line, attempts: row.attemptsMade, reason: row.failedReason })).sort((a, b) => a.index - b.index);
+}
