@@ -6,7 +6,7 @@ import { Command } from "commander";
 
 const program = new Command()
   .name("bench")
-  .argument("[suites...]", "quality, speed, bootstrap, dpo-recipe, forge-recipe (default: quality and speed)")
+  .argument("[suites...]", "quality, speed, inline, bootstrap, dpo-recipe, forge-recipe (default: quality and speed)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
   .option("--novel-prompts <n>", "prompts in unseen phrasings for the quality table's second set (default: --prompts; 0 skips)")
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
@@ -38,6 +38,9 @@ for (const suite of suites) {
   } else if (suite === "speed") {
     const { runSpeed } = await import("./speed.ts");
     await runSpeed({ log });
+  } else if (suite === "inline") {
+    const { runInline } = await import("./inline.ts");
+    await runInline({ log });
   } else if (suite === "bootstrap") {
     const { runBootstrap } = await import("./bootstrap.ts");
     await runBootstrap({ log, ...(options.syntheticPrompts === undefined ? {} : { syntheticPrompts: Number(options.syntheticPrompts) }) });
@@ -49,7 +52,7 @@ for (const suite of suites) {
     const { runDpoRecipe } = await import("./dpo-recipe.ts");
     await runDpoRecipe({ log });
   } else {
-    console.error(`unknown suite "${suite}" (quality, speed, bootstrap, dpo-recipe)`);
+    console.error(`unknown suite "${suite}" (quality, speed, inline, bootstrap, dpo-recipe)`);
     process.exitCode = 2;
   }
 }

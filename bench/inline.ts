@@ -1,0 +1,196 @@
+/**
+ * Inline completion latency (`npm run bench -- inline`): on a ~2,000-token code document, the time
+ * to the first token and to the end of the line (the daemon's "line" stop rule, at most
+ * LINE_TOKEN_CAP tokens), with prefix reuse (the models' KV caches hold the document as it was one
+ * keystroke ago) and without (they hold something else, so the whole prompt is evaluated), AAD
+ * against greedy DPO, on the 32k bench pair (no FIM tokens: the prefix layout) and on the Qwen3
+ * fixture (FIM: prefix, suffix and middle). All cells are measured interleaved in one run, on the
+ * prompts the daemon builds (server/src/daemon/inline.ts: token budgets by whole lines), through
+ * the runtime's generate with picks-only traces, as the daemon decodes inline completions.
+ */
+import { existsSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
+import { cutCompletion, fitContext } from "../server/src/daemon/inline.ts";
+import { DEFAULT_INLINE_COMPLETION_SETTINGS } from "../server/src/protocol/protocol.ts";
+import { fixturePaths, readFixture } from "../server/src/forge/fixtures.ts";
+import { generate, infillTokens, ModelPair, type GenerateRequest } from "../server/src/runtime/index.ts";
+import { markdownTable, writeResults } from "./results.ts";
+import { BENCH_PAIR_DIR } from "./speed.ts";
+
+const LINE_TOKEN_CAP = 48;
+const DOCUMENT_TOKENS = 2000;
+const CONTEXT_SIZE = 4096;
+
+type Method = "aad" | "greedy-dpo";
+type Reuse = "reuse" | "cold";
+
+interface Cell {
+  readonly firstTokenMs: number[];
+  readonly lineMs: number[];
+  readonly lineTokens: number[];
+  readonly evaluated: number[];
+}
+
+interface PairResult {
+  readonly name: string;
+  readonly layout: "fim" | "prefix";
+  readonly documentTokens: number;
+  readonly promptTokens: number;
+  readonly cells: Record<`${Method}/${Reuse}`, { firstTokenMs: number; lineMs: number; lineTokens: number; evaluatedPromptTokens: number }>;
+}
+
+/** A Python module of numbered functions, as long as `tokens` for `count`. */
+function codeDocument(count: (text: string) => number, tokens: number): string {
+  const parts: string[] = ["import math\nfrom dataclasses import dataclass\n\n"];
+  for (let i = 0; count(parts.join("")) < tokens; i++) {
+    parts.push(
+      `@dataclass\nclass Shape${i}:\n    width: float\n    height: float\n\n    def area(self) -> float:\n        """Area of shape ${i}."""\n        return self.width * self.height * ${i + 1}\n\n    def scaled(self, factor: float) -> "Shape${i}":\n        return Shape${i}(self.width * factor, self.height * factor)\n\n\n`,
+    );
+  }
+  return parts.join("");
+}
+
+export async function runInline(options: { log: (line: string) => void; rounds?: number }): Promise<void> {
+  const { log } = options;
+  const rounds = options.rounds ?? 6;
+  const qwen = readFixture("qwen3");
+  const benchFiles = { sft: `${BENCH_PAIR_DIR}/sft.gguf`, dpo: `${BENCH_PAIR_DIR}/dpo.gguf` };
+  if (!existsSync(benchFiles.dpo) || qwen === undefined) {
+    log(`missing: ${!existsSync(benchFiles.dpo) ? "the bench pair (npm run forge -- --bench)" : ""} ${qwen === undefined ? "the qwen3 fixture (npm run forge -- --fixtures)" : ""}`);
+    process.exitCode = 1;
+    return;
+  }
+  const loadBefore = loadavg()[0]!;
+  const results: PairResult[] = [];
+  for (const [name, files] of [
+    ["32k bench pair (no FIM tokens: prefix layout)", benchFiles],
+    ["Qwen3 fixture (151,936-token vocabulary, FIM layout)", { sft: fixturePaths("qwen3").sft, dpo: fixturePaths("qwen3").dpo }],
+  ] as const) {
+    const pair = await ModelPair.load(files, { contextSize: CONTEXT_SIZE });
+    try {
+      results.push(await measurePair(name, pair, rounds, log));
+    } finally {
+      await pair.dispose();
+    }
+  }
+  const loadAfter = loadavg()[0]!;
+  await writeResults("inline", { rounds, lineTokenCap: LINE_TOKEN_CAP, cores: availableParallelism(), loadAverage: { before: loadBefore, after: loadAfter }, results }, markdown(results, rounds, loadBefore, loadAfter));
+}
+
+export async function measurePair(name: string, pair: ModelPair, rounds: number, log: (line: string) => void): Promise<PairResult> {
+  const model = pair.model;
+  const count = (text: string): number => model.tokenize(text, false).length;
+  const fim = !("missing" in infillTokens(model));
+  const document = codeDocument(count, DOCUMENT_TOKENS);
+  const documentTokens = count(document);
+  // The cursor: in the middle of the last class's `area` body, after "return self.width * ".
+  const anchor = document.lastIndexOf("return self.width * ") + "return self.width * ".length;
+  const settings = DEFAULT_INLINE_COMPLETION_SETTINGS;
+  // Budgets as the daemon's defaults, widened so the whole ~2,000-token document is the prompt.
+  const budget = { prefixTokens: DOCUMENT_TOKENS + 200, suffixTokens: fim ? settings.suffixTokens : 0 };
+  const indent = "        ";
+  const request = (typed: string): GenerateRequest => {
+    const fitted = fitContext({ prefix: document.slice(0, anchor) + typed, suffix: document.slice(anchor) }, budget, count);
+    return fim ? { infill: { prefix: fitted.prefix, suffix: fitted.suffix } } : { prompt: fitted.prefix, raw: true };
+  };
+  const unrelated: GenerateRequest = { prompt: "An unrelated note.", raw: true };
+  const cells = new Map<string, Cell>();
+  let promptTokens = 0;
+
+  const timed = async (method: Method, reuse: Reuse, typed: string): Promise<void> => {
+    // The state before the keystroke: the document one character shorter (reuse), or something else (cold).
+    await generate(pair, { ...(reuse === "reuse" ? request(typed.slice(0, -1)) : unrelated), method: { method }, maxTokens: 1, trace: "picks", stop: [] });
+    const controller = new AbortController();
+    let decoded = "";
+    let tokens = 0;
+    let firstTokenMs = Number.NaN;
+    let evaluated = Number.NaN;
+    const started = performance.now();
+    try {
+      await generate(pair, {
+        ...request(typed),
+        method: { method },
+        maxTokens: LINE_TOKEN_CAP,
+        trace: "picks",
+        stop: [],
+        signal: controller.signal,
+        onPrompt: (prompt) => {
+          promptTokens = prompt.promptTokens;
+          evaluated = prompt.promptTokens - (prompt.reusedPromptTokens.dpo ?? 0);
+        },
+        onToken: (entry) => {
+          if (tokens++ === 0) firstTokenMs = performance.now() - started;
+          decoded += entry.piece;
+          if (cutCompletion(decoded, "line", indent, indent).done) controller.abort();
+        },
+      });
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+    }
+    const lineMs = performance.now() - started;
+    const key = `${method}/${reuse}`;
+    const cell = cells.get(key) ?? { firstTokenMs: [], lineMs: [], lineTokens: [], evaluated: [] };
+    cell.firstTokenMs.push(firstTokenMs);
+    cell.lineMs.push(lineMs);
+    cell.lineTokens.push(tokens);
+    cell.evaluated.push(evaluated);
+    cells.set(key, cell);
+  };
+
+  const order: [Method, Reuse][] = [["aad", "reuse"], ["greedy-dpo", "reuse"], ["aad", "cold"], ["greedy-dpo", "cold"]];
+  await timed("aad", "cold", "h"); // warm-up: buffers allocated, pages touched
+  cells.clear();
+  for (let r = 0; r < rounds; r++) {
+    // Rotated order, and a different typed character each round.
+    for (let k = 0; k < order.length; k++) {
+      const [method, reuse] = order[(k + r) % order.length]!;
+      await timed(method, reuse, "hwxyzuv"[r % 7]!.repeat(1 + (r % 3)));
+    }
+    log(`${name}: round ${r + 1}/${rounds}`);
+  }
+  const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const cell = (key: `${Method}/${Reuse}`) => {
+    const c = cells.get(key)!;
+    return { firstTokenMs: median(c.firstTokenMs), lineMs: median(c.lineMs), lineTokens: median(c.lineTokens), evaluatedPromptTokens: median(c.evaluated) };
+  };
+  return {
+    name,
+    layout: fim ? "fim" : "prefix",
+    documentTokens,
+    promptTokens,
+    cells: { "aad/reuse": cell("aad/reuse"), "greedy-dpo/reuse": cell("greedy-dpo/reuse"), "aad/cold": cell("aad/cold"), "greedy-dpo/cold": cell("greedy-dpo/cold") },
+  };
+}
+
+function markdown(results: readonly PairResult[], rounds: number, loadBefore: number, loadAfter: number): string {
+  const lines = [
+    "# Inline completion latency",
+    "",
+    `A ~2,000-token Python document, the cursor inside a method near its end, one to three characters typed before each request. "With reuse": both models' KV caches hold the document as it was before the keystroke (the previous request's), so only the tokens from the first change on are evaluated; "without": they hold an unrelated prompt, so the whole prompt is evaluated. Time to the first token, and to the end of the line (the daemon's "line" stop rule, at most ${LINE_TOKEN_CAP} tokens: these random-weight models rarely end a line, so most "lines" are the cap; the tokens column says how many). Picks-only decoding, as the daemon decodes inline completions. Median of ${rounds} rounds; all cells of a pair interleaved in rotated order in one run. Load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${availableParallelism()} cores.`,
+    "",
+  ];
+  for (const result of results) {
+    const greedy = result.cells["greedy-dpo/reuse"];
+    const aad = result.cells["aad/reuse"];
+    lines.push(
+      `## ${result.name}`,
+      "",
+      `Document ${result.documentTokens} tokens; prompt ${result.promptTokens} tokens (${result.layout === "fim" ? "`<|fim_prefix|>` prefix `<|fim_suffix|>` suffix `<|fim_middle|>`" : "the text before the cursor"}).`,
+      "",
+      markdownTable(
+        ["method", "prefix reuse", "prompt tokens evaluated", "ms to first token", "ratio to greedy DPO (same reuse)", "ms to end of line", "tokens in the line"],
+        (["aad", "greedy-dpo"] as const).flatMap((method) =>
+          (["reuse", "cold"] as const).map((reuse) => {
+            const c = result.cells[`${method}/${reuse}`];
+            const base = result.cells[`greedy-dpo/${reuse}`];
+            return [method === "aad" ? "AAD" : "greedy DPO", reuse === "reuse" ? "with" : "without", String(c.evaluatedPromptTokens), c.firstTokenMs.toFixed(1), (c.firstTokenMs / base.firstTokenMs).toFixed(2), c.lineMs.toFixed(0), String(c.lineTokens)];
+          }),
+        ),
+      ),
+      "",
+      `With reuse, AAD's time to first token is ${(aad.firstTokenMs / greedy.firstTokenMs).toFixed(2)}× greedy DPO's (target ≤ 1.2×); reuse makes AAD's first token ${(result.cells["aad/cold"].firstTokenMs / aad.firstTokenMs).toFixed(1)}× faster.`,
+      "",
+    );
+  }
+  return lines.join("\n");
+}
