@@ -108,8 +108,6 @@ export interface Engine {
   compare(request: EngineCompareRequest, options: { readonly signal: AbortSignal; readonly onEntry?: (entry: CompareEntry) => void }): Promise<CompareEntry[]>;
   /** Preference pairs into a resumable file (aad/pairs); absent when the engine cannot write them. */
   readonly pairs?: (request: EnginePairsRequest, options: PairsCallOptions) => Promise<PairsRunResult>;
-  /** The end of `text` that leaves `reserveTokens` of the context free (cut at a line start when it can be). */
-  fitPrefix(text: string, reserveTokens: number): string;
   /** Tokens `text` takes in a prompt (no BOS, special tokens as text). */
   countTokens(text: string): number;
   /** Whether inline completion fills in the middle on this pair, and why not when it does not. */

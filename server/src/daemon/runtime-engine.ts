@@ -198,22 +198,6 @@ class RuntimeEngine implements Engine {
     });
   }
 
-  fitPrefix(text: string, reserveTokens: number): string {
-    const model = this.pair.model;
-    const budget = Math.max(1, this.info.contextSize - reserveTokens - 2);
-    let start = 0;
-    for (let attempt = 0; attempt < 12; attempt++) {
-      const tokens = model.tokenize(text.slice(start), false).length;
-      if (tokens <= budget) return text.slice(start);
-      const charsPerToken = (text.length - start) / tokens;
-      let next = text.length - Math.floor(budget * charsPerToken * 0.9 ** (attempt + 1));
-      const lineStart = text.indexOf("\n", next) + 1;
-      if (lineStart > 0 && lineStart < text.length && text.length - lineStart > 0.5 * (text.length - next)) next = lineStart;
-      start = Math.max(start + 1, next);
-    }
-    return text.slice(start);
-  }
-
   dispose(): Promise<void> {
     return this.pair.dispose();
   }
