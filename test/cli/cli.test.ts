@@ -111,4 +111,44 @@ describe("aad", () => {
     assert.notEqual(status, 0);
     assert.match(stderr, /--alpha must be in \(0, 1\]/);
   });
+
+  test("--gpu auto reports the backend it used in --json, and says why when it is not the GPU it could not find", () => {
+    const { status, stdout, stderr } = aad(["generate", "hi", "--json", "--max-tokens", "2", "--gpu", "auto"]);
+    assert.equal(status, 0, stderr);
+    const { backend } = JSON.parse(stdout) as { backend: { backend: string; requested: string; gpuLayers: number; note?: string } };
+    assert.equal(backend.requested, "auto");
+    if (backend.backend === "cpu") {
+      // No usable GPU binary on this machine (CI has none): a clean fallback, said on stderr and in the JSON.
+      assert.match(backend.note ?? "", /no usable GPU backend.*running on the CPU/);
+      assert.match(stderr, /note: gpu "auto": no usable GPU backend/);
+      assert.equal(backend.gpuLayers, 0);
+    } else {
+      assert.equal(backend.note, undefined);
+    }
+    const cpu = JSON.parse(aad(["generate", "hi", "--json", "--max-tokens", "2"]).stdout) as { backend: { backend: string; requested: string } };
+    assert.deepEqual([cpu.backend.backend, cpu.backend.requested], ["cpu", "off"]);
+  });
+
+  test("a named GPU backend that cannot run here is a clear error, not a silent CPU run", () => {
+    const { status, stdout, stderr } = aad(["generate", "hi", "--json", "--max-tokens", "2", "--gpu", "vulkan"]);
+    if (status === 0) {
+      assert.equal((JSON.parse(stdout) as { backend: { backend: string } }).backend.backend, "vulkan"); // a machine with Vulkan
+      return;
+    }
+    assert.equal(status, 1);
+    assert.equal(stdout, "");
+    assert.match(stderr, /GPU backend "vulkan" was asked for, but node-llama-cpp has no prebuilt vulkan binary that works on this machine.*gpu "auto".*"off"/s);
+  });
+
+  test("--gpu off with --gpu-layers is a usage error, and --gpu-layers says what it takes", () => {
+    const off = aad(["generate", "hi", "--gpu", "off", "--gpu-layers", "4"]);
+    assert.equal(off.status, 2);
+    assert.match(off.stderr, /--gpu off runs on the CPU/);
+    const bad = aad(["generate", "hi", "--gpu-layers", "some"]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--gpu-layers must be a non-negative integer, "auto" or "max"/);
+    const choice = aad(["generate", "hi", "--gpu", "tpu"]);
+    assert.notEqual(choice.status, 0);
+    assert.match(choice.stderr, /Allowed choices are auto, cuda, vulkan, metal, off/);
+  });
 });

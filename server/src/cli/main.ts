@@ -25,8 +25,11 @@ interface PairFlags {
   reference?: string;
   threads?: number;
   contextSize?: number;
-  gpuLayers?: number;
+  gpu?: GpuFlag;
+  gpuLayers?: number | "auto" | "max";
 }
+
+type GpuFlag = "auto" | "cuda" | "vulkan" | "metal" | "off";
 
 interface DecodeFlags extends PairFlags {
   method: MethodName;
@@ -53,6 +56,23 @@ const number = (name: string, check: (x: number) => boolean, what: string) => (v
 };
 const positiveInt = (name: string) => number(name, (x) => Number.isInteger(x) && x > 0, "a positive integer");
 const probability = (name: string) => number(name, (x) => x > 0 && x <= 1, "in (0, 1]");
+const gpuLayersFlag = (value: string): number | "auto" | "max" =>
+  value === "auto" || value === "max" ? value : number("--gpu-layers", (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer, "auto" or "max"')(value);
+
+/** The runtime's GPU option from --gpu and --gpu-layers: CPU unless asked, "auto" when only layers are given. */
+function gpuOptions(flags: Pick<PairFlags, "gpu" | "gpuLayers">): { gpu?: "auto" | "cuda" | "vulkan" | "metal" | false; gpuLayers?: number | "auto" | "max" } {
+  if (flags.gpu === "off") {
+    if (flags.gpuLayers !== undefined && flags.gpuLayers !== 0) throw new UsageError("--gpu off runs on the CPU: drop --gpu-layers, or pick a backend with --gpu");
+    return { gpu: false };
+  }
+  const gpu = flags.gpu ?? (flags.gpuLayers !== undefined && flags.gpuLayers !== 0 ? "auto" : undefined);
+  return gpu === undefined ? {} : { gpu, ...(flags.gpuLayers !== undefined ? { gpuLayers: flags.gpuLayers } : {}) };
+}
+
+/** Where llama.cpp runs, for --json output and notes: what was asked, what was used and why they differ. */
+function backendReport(info: ModelPair["info"]): { backend: string; requested: string; gpuLayers: number; note?: string } {
+  return { backend: info.gpu === false ? "cpu" : info.gpu, requested: info.gpuRequested === false ? "off" : info.gpuRequested, gpuLayers: info.gpuLayers, ...(info.gpuNote === undefined ? {} : { note: info.gpuNote }) };
+}
 
 function pairOptions(command: Command): Command {
   return command
@@ -62,7 +82,10 @@ function pairOptions(command: Command): Command {
     .option("--reference <file>", "reference model for contrastive decoding (cd); default with the built-in pair: its early SFT checkpoint")
     .option("--threads <n>", "threads per model (default: half the cores)", positiveInt("--threads"))
     .option("--context-size <n>", "context size in tokens", positiveInt("--context-size"))
-    .option("--gpu-layers <n>", "layers to offload to a GPU (CPU only by default)", number("--gpu-layers", (x) => Number.isInteger(x) && x >= 0, "a non-negative integer"));
+    .addOption(
+      new Option("--gpu <backend>", 'GPU backend: "auto" uses the first one that works here, else the CPU (and says so); a named one must work. Default: off (CPU), or auto with --gpu-layers').choices(["auto", "cuda", "vulkan", "metal", "off"]),
+    )
+    .option("--gpu-layers <n>", 'layers to offload to the GPU: a count, "auto" or "max" (default with --gpu: auto)', gpuLayersFlag);
 }
 
 function decodeOptions(command: Command): Command {
@@ -112,11 +135,13 @@ async function loadPair(flags: PairFlags): Promise<{ pair: ModelPair; builtin: b
   const options = {
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     ...(flags.contextSize !== undefined ? { contextSize: flags.contextSize } : {}),
-    ...(flags.gpuLayers ? { gpu: "auto" as const, gpuLayers: flags.gpuLayers } : {}),
+    ...gpuOptions(flags),
     ...(reference ? { reference } : {}),
   };
   const pairFiles = files ? { sft: files.sft, dpo: files.dpo } : flags.dpoLora ? { sft: flags.sft!, dpoLora: flags.dpoLora } : { sft: flags.sft!, dpo: flags.dpo! };
-  return { pair: await ModelPair.load(pairFiles, options), builtin };
+  const pair = await ModelPair.load(pairFiles, options);
+  if (pair.info.gpuNote !== undefined) process.stderr.write(`note: ${pair.info.gpuNote}\n`);
+  return { pair, builtin };
 }
 
 class UsageError extends Error {}
@@ -187,7 +212,7 @@ export function buildProgram(): Command {
           ...(flags.stop ? { stop: flags.stop } : {}),
           ...(flags.json ? {} : { onToken: (entry) => process.stdout.write(color ? renderTrace([entry], { color }) : entry.piece) }),
         });
-        if (flags.json) process.stdout.write(jsonResult(result, { trace: result.runtime.trace }) + "\n");
+        if (flags.json) process.stdout.write(jsonResult(result, { trace: result.runtime.trace, backend: backendReport(pair.info) }) + "\n");
         else process.stderr.write(`\n${formatStats(result.stats)}\n`);
       });
     },

@@ -19,7 +19,8 @@ export interface PairsFlags {
   reference?: string;
   threads?: number;
   contextSize?: number;
-  gpuLayers?: number;
+  gpu?: "auto" | "cuda" | "vulkan" | "metal" | "off";
+  gpuLayers?: number | "auto" | "max";
   prompts?: string;
   out?: string;
   /** With --queue, the run is enqueued there as job --job instead of decoded here (cli/queue.ts). */

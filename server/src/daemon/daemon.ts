@@ -370,6 +370,6 @@ function normalizeLoad(params: LoadPairParams): LoadPairParams {
 }
 
 function sameLoad(a: LoadPairParams, b: LoadPairParams): boolean {
-  const keys: (keyof LoadPairParams)[] = ["sft", "dpo", "dpoLora", "reference", "contextSize", "gpuLayers"];
+  const keys: (keyof LoadPairParams)[] = ["sft", "dpo", "dpoLora", "reference", "contextSize", "gpu", "gpuLayers"];
   return keys.every((key) => a[key] === b[key]);
 }

@@ -60,12 +60,14 @@ async function loadRuntimeEngine(params: LoadPairParams, signal: AbortSignal): P
   const summaries = await inspectPairFiles(params, signal);
   const { runtime } = await runtimeModules();
   const files: ModelPairFiles = params.dpoLora !== undefined ? { sft: params.sft, dpoLora: params.dpoLora } : { sft: params.sft, dpo: params.dpo ?? "" };
-  const gpu = params.gpuLayers !== undefined && params.gpuLayers !== 0;
+  // As the CLI: the CPU unless asked; "auto" when only layers are given.
+  const gpu = params.gpu === "off" ? false : (params.gpu ?? (params.gpuLayers !== undefined && params.gpuLayers !== 0 ? "auto" : undefined));
   const pair = await runtime.ModelPair.load(files, {
     signal,
     ...(params.contextSize === undefined ? {} : { contextSize: params.contextSize }),
     ...(params.reference === undefined ? {} : { reference: params.reference }),
-    ...(gpu ? { gpu: "auto" as const, gpuLayers: params.gpuLayers } : {}),
+    ...(gpu === undefined ? {} : { gpu }),
+    ...(gpu && params.gpuLayers !== undefined ? { gpuLayers: params.gpuLayers } : {}),
   });
   const fim = runtime.infillTokens(pair.model);
   const info: Engine["info"] = {
@@ -77,6 +79,12 @@ async function loadRuntimeEngine(params: LoadPairParams, signal: AbortSignal): P
     contextSize: pair.info.contextSize,
     memoryBytes: pair.info.memory.total,
     fim: !("missing" in fim),
+    compute: {
+      backend: pair.info.gpu === false ? "cpu" : pair.info.gpu,
+      requested: pair.info.gpuRequested === false ? "off" : pair.info.gpuRequested,
+      gpuLayers: pair.info.gpuLayers,
+      ...(pair.info.gpuNote === undefined ? {} : { note: pair.info.gpuNote }),
+    },
     loadMs: Date.now() - started,
   };
   const inlineMode: InlineMode = "missing" in fim ? { fim: false, reason: `${fim.missing}: inline completion continues the text before the cursor only` } : { fim: true, reason: "the model declares fill-in-the-middle tokens: inline completion sends the text before and after the cursor" };

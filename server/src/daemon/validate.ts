@@ -4,6 +4,7 @@
  * (NaN cannot travel in JSON — a client's NaN arrives as null — but 1e999 parses to Infinity.)
  */
 import {
+  GPU_CHOICES,
   METHOD_NAMES,
   type ChatMessage,
   type CompareParams,
@@ -193,12 +194,15 @@ export function parseLoadPair(value: unknown): LoadPairParams {
   }
   const reference = r.string("reference", PATH);
   const contextSize = r.number("contextSize", { min: 16, max: LIMITS.contextSize, integer: true });
+  const rawGpu = r.raw("gpu");
+  const gpu = rawGpu === undefined ? undefined : checkChoice(rawGpu, "gpu", GPU_CHOICES);
   let gpuLayers: LoadPairParams["gpuLayers"];
   const rawGpuLayers = r.raw("gpuLayers");
   if (typeof rawGpuLayers === "string") gpuLayers = checkChoice(rawGpuLayers, "gpuLayers", ["auto", "max"]);
   else if (rawGpuLayers !== undefined) gpuLayers = checkNumber(rawGpuLayers, "gpuLayers", { min: 0, max: 100_000, integer: true });
+  if (gpu === "off" && gpuLayers !== undefined && gpuLayers !== 0) throw new ParamsError("gpuLayers", `"gpu": "off" runs on the CPU: leave out "gpuLayers" or pick a backend`);
   r.done();
-  return { sft, ...(dpo === undefined ? {} : { dpo }), ...(dpoLora === undefined ? {} : { dpoLora }), ...optional({ reference, contextSize, gpuLayers }) };
+  return { sft, ...(dpo === undefined ? {} : { dpo }), ...(dpoLora === undefined ? {} : { dpoLora }), ...optional({ reference, contextSize, gpu, gpuLayers }) };
 }
 
 export function parseLoadBuiltinPair(value: unknown): LoadBuiltinPairParams {

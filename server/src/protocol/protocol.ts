@@ -223,8 +223,29 @@ export interface LoadPairParams {
   readonly reference?: string;
   /** Tokens of context per sequence. Default: the runtime's. */
   readonly contextSize?: number;
+  /**
+   * GPU backend: "auto" (the first that works here, else the CPU, said in `PairInfo.compute.note`),
+   * a named one ("cuda", "vulkan", "metal"; an error when it cannot run here) or "off" (the CPU).
+   * Default: "off", or "auto" when `gpuLayers` is a non-zero count or "auto"/"max".
+   */
+  readonly gpu?: GpuChoice;
   /** Layers to offload to the GPU: a count, "auto" or "max". Default: the runtime's. */
   readonly gpuLayers?: number | "auto" | "max";
+}
+
+export type GpuChoice = "auto" | "cuda" | "vulkan" | "metal" | "off";
+export const GPU_CHOICES: readonly GpuChoice[] = ["auto", "cuda", "vulkan", "metal", "off"];
+
+/** Where llama.cpp runs the pair. */
+export interface ComputeInfo {
+  /** "cpu", or the GPU backend in use ("cuda", "vulkan", "metal"). */
+  readonly backend: string;
+  /** What aad/loadPair asked for. */
+  readonly requested: GpuChoice;
+  /** Layers of the SFT model offloaded to the GPU. */
+  readonly gpuLayers: number;
+  /** Why the backend differs from the request ("auto" found no usable GPU, say). */
+  readonly note?: string;
 }
 
 export interface ModelFileInfo {
@@ -246,6 +267,8 @@ export interface PairInfo {
   readonly memoryBytes: number;
   /** The model declares fill-in-the-middle tokens: inline completion uses them. */
   readonly fim: boolean;
+  /** Where the pair runs: CPU or GPU backend, and why it is not the one asked for. */
+  readonly compute: ComputeInfo;
   readonly loadMs: number;
   /** True when this exact pair was already loaded and nothing was reloaded. */
   readonly reused: boolean;

@@ -15,6 +15,8 @@ export type ModelRuntimeErrorCode =
   | "PromptTooLong"
   /** The request names something the pair cannot serve (cd without a reference model, say). */
   | "UnsupportedRequest"
+  /** A named GPU backend (cuda, vulkan, metal) was asked for and has no working binary here. */
+  | "GpuUnavailable"
   /** The pair was disposed. */
   | "Disposed"
   /**

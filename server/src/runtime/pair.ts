@@ -9,7 +9,7 @@
  * the whole process inside llama.cpp), and the vocabularies are compared token by token.
  */
 import { availableParallelism } from "node:os";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel, type LlamaOptions, type Token } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel, type Token } from "node-llama-cpp";
 import { compareVocabularies, inspectModelFile, ModelFileError, type LoraAdapterSummary, type ModelSummary } from "./model-files.ts";
 import { ModelRuntimeError, runtimeErrorFrom } from "./errors.ts";
 import { ModelLane } from "./lane.ts";
@@ -19,14 +19,19 @@ export type ModelPairFiles =
   | { readonly sft: string; readonly dpo: string }
   | { readonly sft: string; readonly dpoLora: string; /** Multiplies the adapter's alpha / rank. Default 1. */ readonly loraScale?: number };
 
+/** The GPU backends a caller can ask for; false is the CPU. */
+export type GpuBackendChoice = "auto" | "cuda" | "vulkan" | "metal" | false;
+
 export interface ModelPairOptions {
   /** Tokens per context. Default: the SFT model's training context, at most DEFAULT_MAX_CONTEXT_SIZE. */
   readonly contextSize?: number;
   /**
-   * GPU backend for node-llama-cpp, opt-in. Default false (CPU): never downloads or compiles
-   * anything (`build: "never"`), so a missing prebuilt GPU binary is an error, not a build.
+   * GPU backend for node-llama-cpp, opt-in. Default false (CPU). Nothing is ever downloaded or
+   * compiled (`build: "never"`): "auto" uses the first prebuilt GPU binary that works on this
+   * machine and falls back to the CPU (saying so in `info.gpuNote`); a named backend ("cuda",
+   * "vulkan", "metal") that has no usable binary is a "GpuUnavailable" error.
    */
-  readonly gpu?: LlamaOptions["gpu"];
+  readonly gpu?: GpuBackendChoice;
   /** Layers to offload when `gpu` is set. Default "auto". */
   readonly gpuLayers?: number | "auto" | "max";
   /**
@@ -72,7 +77,14 @@ export interface ModelPairInfo {
   readonly cores: number;
   readonly kvCache: "f32" | "f16";
   readonly flashAttention: boolean | "auto";
+  /** The backend llama.cpp runs on: false is the CPU, whatever was asked for. */
   readonly gpu: string | false;
+  /** What was asked for (`options.gpu`). */
+  readonly gpuRequested: GpuBackendChoice;
+  /** Layers of the SFT model offloaded to the GPU (0 on the CPU). */
+  readonly gpuLayers: number;
+  /** Set when the backend differs from the request: why ("auto" found no usable GPU binary, say). */
+  readonly gpuNote?: string;
   /** Parameters of the SFT model (= the base of a LoRA pair). */
   readonly parameters: number;
   /**
@@ -166,6 +178,9 @@ export class ModelPair {
         kvCache: settings.kvCache,
         flashAttention: sft.context.flashAttention,
         gpu: loader.llama.gpu,
+        gpuRequested: settings.gpu,
+        gpuLayers: loader.models[0]?.gpuLayers ?? 0,
+        ...(settings.gpu === "auto" && loader.llama.gpu === false ? { gpuNote: 'gpu "auto": no usable GPU backend on this machine (node-llama-cpp found no working prebuilt CUDA, Vulkan or Metal binary); running on the CPU' } : {}),
         parameters: summaries.sft.parameterCount,
         memory: { models: modelBytes, contexts: contextBytes, total: modelBytes + contextBytes },
       };
@@ -278,7 +293,7 @@ interface LoadSettings {
   readonly contextSize: number;
   readonly kvCache: "f32" | "f16";
   readonly flashAttention: boolean | "auto";
-  readonly gpu: NonNullable<LlamaOptions["gpu"]>;
+  readonly gpu: GpuBackendChoice;
 }
 
 function resolveSettings(summaries: PairSummaries, options: ModelPairOptions, requested: { threads: number; cores: number }): LoadSettings {
@@ -313,6 +328,14 @@ class Loader {
       const llama = await getLlama({ gpu: settings.gpu, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 0 });
       return new Loader(llama, true, options, settings);
     } catch (error) {
+      if (typeof settings.gpu === "string" && settings.gpu !== "auto") {
+        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        throw new ModelRuntimeError(
+          "GpuUnavailable",
+          `The GPU backend "${settings.gpu}" was asked for, but node-llama-cpp has no prebuilt ${settings.gpu} binary that works on this machine (${reason}; a missing driver or an unsupported platform). Use gpu "auto" (the first GPU backend that works, else the CPU) or "off".`,
+          { cause: error },
+        );
+      }
       throw runtimeErrorFrom(error, "LoadFailed", "start llama.cpp (node-llama-cpp found no usable prebuilt binary)", options.signal);
     }
   }
