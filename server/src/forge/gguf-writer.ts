@@ -90,6 +90,53 @@ export function writeGguf(metadata: GgufMetadata, tensors: readonly GgufTensor[]
   return writer.finish();
 }
 
+/** ggml's Q8_0: blocks of 32 elements, each an f16 scale and 32 signed bytes (34 bytes). */
+export const GGML_TYPE_Q8_0 = 8;
+export const Q8_0_BLOCK = 32;
+export const Q8_0_BLOCK_BYTES = 34;
+
+/** A tensor whose bytes the caller streams after the header: its ggml type code and byte size. */
+export interface GgufTensorInfo {
+  name: string;
+  dims: readonly number[];
+  typeCode: number;
+  byteSize: number;
+}
+
+/**
+ * The header of a GGUF file whose tensor data is written separately (files too large to hold in
+ * memory): everything up to the data section, padded, and where each tensor's bytes go relative
+ * to the data start. The caller writes each tensor's `byteSize` bytes, zero-padded to
+ * `alignment`, in the order given — the layout writeGguf produces.
+ */
+export function ggufHeader(metadata: GgufMetadata, infos: readonly GgufTensorInfo[]): { header: Uint8Array; offsets: number[]; alignment: number } {
+  const entries: (readonly [string, GgufValue])[] = metadata instanceof Map ? [...metadata.entries()] : [...(metadata as readonly (readonly [string, GgufValue])[])];
+  const alignment = resolveAlignment(entries);
+  checkUniqueKeys(entries);
+  const writer = new ByteWriter();
+  writer.u32(GGUF_MAGIC);
+  writer.u32(GGUF_VERSION);
+  writer.u64(infos.length);
+  writer.u64(entries.length);
+  for (const [key, value] of entries) {
+    writer.string(key);
+    writeValue(writer, key, value);
+  }
+  const offsets: number[] = [];
+  let offset = 0;
+  for (const info of infos) {
+    writer.string(info.name);
+    writer.u32(info.dims.length);
+    for (const dim of info.dims) writer.u64(dim);
+    writer.u32(info.typeCode);
+    writer.u64(offset);
+    offsets.push(offset);
+    offset += alignUp(info.byteSize, alignment);
+  }
+  writer.padTo(alignment);
+  return { header: writer.finish(), offsets, alignment };
+}
+
 function resolveAlignment(entries: readonly (readonly [string, GgufValue])[]): number {
   const entry = entries.find(([key]) => key === "general.alignment");
   if (entry === undefined) return GGUF_DEFAULT_ALIGNMENT;

@@ -3,7 +3,8 @@
  * seed on the same machine). Interrupted, it resumes from its last checkpoint in .cache/forge
  * (or --work) with the same result. `--reuse models` keeps the SFT models and labelled pairs of
  * the committed run and retrains DPO only. `npm run forge -- --bench` writes the large random
- * pair used only for speed measurements into .cache/bench-pair/; `--fixtures` the random-weight pairs
+ * pair used only for speed measurements into .cache/bench-pair/ (`--bench-1b`: a 1B-shaped Q8_0 one
+ * into .cache/bench-1b/); `--fixtures` the random-weight pairs
  * with real tokenizers that the tests use into .cache/fixtures/ (fixtures.ts).
  */
 import { writeFile } from "node:fs/promises";
@@ -25,6 +26,7 @@ const program = new Command()
   .option("--sample-processes <n>", "processes sampling preferences side by side", "2")
   .option("--quick", "a scaled-down run (a few steps of each stage), for tests")
   .option("--bench", "write the large random-weight pair for speed benchmarks instead")
+  .option("--bench-1b", "write a Llama-3.2-1B-shaped random-weight Q8_0 speed pair (128k vocabulary, ~1.3 GB per model) into .cache/bench-1b instead; never in CI")
   .option("--fixtures", "write the random-weight pairs with real tokenizers (Llama 3.1, Tulu 3, Qwen3, 32k SentencePiece) for the tests into .cache/fixtures/, those missing only")
   .parse();
 
@@ -34,10 +36,13 @@ process.on("uncaughtException", (error) => {
   process.exit(1);
 });
 
-const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; sampleProcesses: string; reuse?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean; fixtures?: boolean }>();
+const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; sampleProcesses: string; reuse?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean; bench1b?: boolean; fixtures?: boolean }>();
 if (options.fixtures) {
   const { FIXTURES_DIR, writeFixtures } = await import("./fixtures.ts");
   await writeFixtures(options.out === "models" ? FIXTURES_DIR : options.out, (m) => console.log(m));
+} else if (options.bench1b) {
+  const { writeBench1bPair, BENCH_1B_DIR } = await import("./bench-1b.ts");
+  await writeBench1bPair(options.out === "models" ? BENCH_1B_DIR : options.out, (m) => console.log(m));
 } else if (options.bench) {
   const { writeBenchPair } = await import("./bench-pair.ts");
   await writeBenchPair(options.out === "models" ? ".cache/bench-pair" : options.out, (m) => console.log(m));
