@@ -12,7 +12,9 @@ const program = new Command()
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
   .option("--max-tokens <n>", "token limit per response (the built-in pair's longest corpus answer is 117 tokens)", "128")
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
-  .option("--results-name <name>", "quality: write bench/results/<name>.json and .md", "quality")
+  .option("--results-name <name>", "quality, speed: write bench/results/<name>.json and .md (default: the suite's name)")
+  .option("--pair <dir>", "speed: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf; default .cache/bench-pair, or .cache/bench-1b from forge --bench-1b)")
+  .option("--gpu <backend>", "speed: offload the pair to this GPU backend (auto, cuda, vulkan, metal; bench/gpu-check.sh picks it)")
   .option("--manifest <path>", "forge-recipe: the candidate forge's manifest.json")
   .option("--label <text>", "forge-recipe: the candidate's name")
   .option("--note <text>", "forge-recipe: what was changed and why")
@@ -21,7 +23,7 @@ const program = new Command()
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName: string; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string }>();
+const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
@@ -32,12 +34,12 @@ for (const suite of suites) {
       sweepPrompts: Number(options.sweepPrompts),
       maxTokens: Number(options.maxTokens),
       sweeps: options.sweeps,
-      resultsName: options.resultsName,
+      resultsName: options.resultsName ?? "quality",
       log,
     });
   } else if (suite === "speed") {
     const { runSpeed } = await import("./speed.ts");
-    await runSpeed({ log });
+    await runSpeed({ log, ...(options.pair === undefined ? {} : { pairDir: options.pair }), ...(options.resultsName === undefined ? {} : { resultsName: options.resultsName }), ...(options.gpu === undefined ? {} : { gpu: options.gpu }) });
   } else if (suite === "inline") {
     const { runInline } = await import("./inline.ts");
     await runInline({ log });

@@ -2,8 +2,8 @@
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { generate, ModelPair } from "../server/src/runtime/index.ts";
 
-const dir = ".cache/bench-pair";
 const mode = process.argv[2];
+const dir = process.argv[3] ?? ".cache/bench-pair";
 if (mode === "one") {
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: `${dir}/dpo.gguf` });

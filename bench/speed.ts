@@ -14,17 +14,22 @@ import { DEFAULT_SCHEDULE, generate, ModelPair, type Schedule, type TraceMode } 
 import { summarize, writeResults } from "./results.ts";
 
 export const BENCH_PAIR_DIR = ".cache/bench-pair";
-const files = { sft: `${BENCH_PAIR_DIR}/sft.gguf`, dpo: `${BENCH_PAIR_DIR}/dpo.gguf`, dpoLora: `${BENCH_PAIR_DIR}/dpo-lora.gguf` };
 
 interface Variant {
   name: string;
   run: (prompt: string) => Promise<{ tokens: number; seconds: number; cpuMs: number; singleCandidate?: number; nativeSamplings?: number }>;
 }
 
-export async function runSpeed(options: { log: (line: string) => void; rounds?: number; maxTokens?: number }): Promise<void> {
+/**
+ * `pairDir`: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf), by default the 32k bench
+ * pair; `.cache/bench-1b` (forge --bench-1b) is the 1B-shaped one. `resultsName`: the results file.
+ */
+export async function runSpeed(options: { log: (line: string) => void; rounds?: number; maxTokens?: number; pairDir?: string; resultsName?: string; gpu?: string }): Promise<void> {
   const { log } = options;
+  const pairDir = options.pairDir ?? BENCH_PAIR_DIR;
+  const files = { sft: `${pairDir}/sft.gguf`, dpo: `${pairDir}/dpo.gguf`, dpoLora: `${pairDir}/dpo-lora.gguf` };
   if (!existsSync(files.dpoLora)) {
-    log(`the bench pair is missing: run \`npm run forge -- --bench\` first (writes ${BENCH_PAIR_DIR}/)`);
+    log(`the pair in ${pairDir}/ is missing: run \`npm run forge -- --bench\` (${BENCH_PAIR_DIR}/) or \`npm run forge -- --bench-1b\` (.cache/bench-1b/) first`);
     process.exitCode = 1;
     return;
   }
@@ -35,11 +40,14 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
   const words = ["ab", "cd", "ef", "gh", "ij", "kl", "mn", "op", "qr", "st", "uv", "wx", "yz"];
   const prompts = Array.from({ length: rounds }, () => Array.from({ length: 24 }, () => rng.pick(words)).join(" "));
 
-  const pair = await ModelPair.load({ sft: files.sft, dpo: files.dpo });
+  // On a GPU (bench/gpu-check.sh) every layer of both models is offloaded; the baseline likewise.
+  const gpu = options.gpu === undefined ? undefined : (options.gpu as "auto" | "cuda" | "vulkan" | "metal");
+  const pair = await ModelPair.load({ sft: files.sft, dpo: files.dpo }, gpu === undefined ? {} : { gpu, gpuLayers: "max" });
   const threads = pair.info.threads;
+  const described = `${pair.info.vocabSize.toLocaleString("en-US")}-token vocabulary, ${(pair.info.parameters / 1e6).toFixed(0)} M parameters, ${pairDir}, on ${pair.info.gpu === false ? "the CPU" : `${pair.info.gpu} (${pair.info.gpuLayers} layers offloaded)`}`;
   // The baseline: node-llama-cpp's own greedy loop on the DPO model alone, same context settings.
-  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
-  const dpoAlone = await llama.loadModel({ modelPath: files.dpo });
+  const llama = await getLlama({ gpu: gpu ?? false, build: "never", logLevel: LlamaLogLevel.error });
+  const dpoAlone = await llama.loadModel({ modelPath: files.dpo, gpuLayers: gpu === undefined ? 0 : "max" });
   const baselineContexts = new Map<number, Awaited<ReturnType<typeof dpoAlone.createContext>>>();
   for (const t of new Set([threads, cores])) baselineContexts.set(t, await dpoAlone.createContext({ contextSize: 512, threads: t, flashAttention: false }));
   const nativeGreedy = (t: number): Variant => ({
@@ -130,7 +138,7 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
   });
   for (const row of rows) log(`${row.name.padEnd(48)} ${row.tokensPerSecond.toFixed(1)} tok/s  ratio ${row.ratioToGreedyDpo.toFixed(2)}`);
 
-  const memory = measureMemory(log);
+  const memory = measureMemory(log, pairDir);
   const byPrefix = (prefix: string) => rows.find((r) => r.name.startsWith(prefix))!;
   const native = rows[0]!;
   const greedyPicks = byPrefix("greedy DPO (aad runtime, picks");
@@ -141,13 +149,13 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     ``,
     `- Greedy DPO through the runtime with picks only uses ${greedyPicks.cpuMsPerToken.toFixed(1)} CPU ms per token against native greedy's ${native.cpuMsPerToken.toFixed(1)} (${(greedyPicks.cpuMsPerToken / native.cpuMsPerToken).toFixed(2)}×): one min-p pass instead of the greedy sampler, and the step loop.`,
     `- AAD with picks only uses ${aadPicks.cpuMsPerToken.toFixed(1)} ms, ${(aadPicks.cpuMsPerToken / greedyPicks.cpuMsPerToken).toFixed(2)}× greedy's: the SFT model's decode at every step plus its masked pass where the candidate set has several tokens (${aadPicks.nativeSamplingsPerToken!.toFixed(2)} native samplings per token). The two decodes run on the two cores side by side, so the wall ratio (${aadPicks.ratioToGreedyDpo.toFixed(2)}) is what does not overlap — the masked pass waits for the DPO view, the pick for the masked pass — plus whatever else runs on the second core (load average above).`,
-    `- The exact trace adds ${(aadExact.cpuMsPerToken - aadPicks.cpuMsPerToken).toFixed(1)} ms per token over picks only: the head pass (min-p 2^-25) on each model, which sorts and hands to JavaScript every token that can change the normaliser — thousands at 32k on these random weights, whose distributions are flat.`,
+    `- The exact trace adds ${(aadExact.cpuMsPerToken - aadPicks.cpuMsPerToken).toFixed(1)} ms per token over picks only: the head pass (min-p 2^-25) on each model, which sorts and hands to JavaScript every token that can change the normaliser — thousands on these random weights, whose distributions are flat.`,
     ``,
   ];
   const markdown = [
-    `# Speed on the bench pair`,
+    `# Speed on the bench pair${pairDir === BENCH_PAIR_DIR ? "" : ` (${pairDir})`}`,
     ``,
-    `Bench pair: 32,000-token vocabulary, ~60 M parameters, F16, random weights (meaningless text). ${rounds} rounds × ${maxTokens} tokens, variants interleaved in rotated order; ${cores} cores, ${threads} thread(s) per context in the pair (chosen as half the cores: SFT and DPO decode at the same time). Load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after: on a shared machine the ratios of the concurrent schedules depend on how much of the second core is free; CPU time per token (this process, all threads) counts the work whatever the load.`,
+    `Bench pair: ${described}, random weights (meaningless text). ${rounds} rounds × ${maxTokens} tokens, variants interleaved in rotated order; ${cores} cores, ${threads} thread(s) per context in the pair (chosen as half the cores: SFT and DPO decode at the same time). Load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after: on a shared machine the ratios of the concurrent schedules depend on how much of the second core is free; CPU time per token (this process, all threads) counts the work whatever the load.`,
     ``,
     `| variant | tokens/s | ratio to greedy DPO | CPU ms / token | native samplings / token | single-candidate steps |`,
     `|---|---|---|---|---|---|`,
@@ -178,18 +186,18 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     ``,
     `Goal: base + LoRA at most 1.1× one model.`,
   ].join("\n");
-  await writeResults("speed", { rounds, maxTokens, cores, threads, loadAverage: { before: loadBefore, after: loadAfter }, rows, inline, memory }, markdown);
+  await writeResults(options.resultsName ?? "speed", { pairDir, vocabSize: pair.info.vocabSize, parameters: pair.info.parameters, rounds, maxTokens, cores, threads, loadAverage: { before: loadBefore, after: loadAfter }, rows, inline, memory }, markdown);
   log(markdown);
 }
 
-function measureMemory(log: (line: string) => void): { name: string; maxRssKb: number }[] {
+function measureMemory(log: (line: string) => void, pairDir: string): { name: string; maxRssKb: number }[] {
   const out: { name: string; maxRssKb: number }[] = [];
   for (const [name, mode] of [
     ["one model (DPO alone, greedy)", "one"],
     ["two-file pair (SFT + DPO)", "two-files"],
     ["base + LoRA (one model, two contexts)", "lora"],
   ] as const) {
-    const child = spawnSync(process.execPath, ["--import", "tsx", "bench/rss-child.ts", mode], { encoding: "utf8" });
+    const child = spawnSync(process.execPath, ["--import", "tsx", "bench/rss-child.ts", mode, pairDir], { encoding: "utf8" });
     const match = /maxRssKb=(\d+)/.exec(child.stdout);
     if (child.status !== 0 || !match) {
       log(`memory measurement "${mode}" failed: ${child.stderr.slice(-500)}`);
