@@ -45,7 +45,7 @@ export class Config implements vscode.Disposable {
         const affects = (...keys: string[]): boolean => keys.some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
         this.#onDidChange.fire({
           settings: this.#parsed.settings,
-          affectsPair: affects("models", "contextSize", "gpuLayers"),
+          affectsPair: affects("models", "contextSize", "gpu", "gpuLayers"),
           affectsInline: affects("inline", "alpha"),
           affectsDaemon: affects("daemon"),
         });

@@ -121,7 +121,8 @@ export class Ctx implements vscode.Disposable {
       ...(pair.dpoLora === undefined ? {} : { dpoLora: pair.dpoLora }),
       ...(pair.reference === undefined ? {} : { reference: pair.reference }),
       ...(settings.contextSize === null ? {} : { contextSize: settings.contextSize }),
-      ...(settings.gpuLayers === null ? {} : { gpuLayers: settings.gpuLayers }),
+      ...(settings.gpu === "off" ? {} : { gpu: settings.gpu }),
+      ...(settings.gpuLayers === null || (settings.gpu === "off" && settings.gpuLayers !== 0) ? {} : { gpuLayers: settings.gpuLayers }),
     };
     const id = ++this.#loadIds;
     this.statusBar.dispatch({ type: "loadStarted", id, pair: wantedPair(pair) });
@@ -130,7 +131,9 @@ export class Ctx implements vscode.Disposable {
       const info = await this.daemon.request(loadPair, params, token);
       this.#loaded = { request: pair, info };
       this.statusBar.dispatch({ type: "loadSucceeded", id, held: heldPair(info) });
-      this.log.info(`pair ${pair.label} ${info.reused ? "already loaded" : `loaded in ${info.loadMs} ms`} (${info.architecture}, vocabulary ${info.vocabularySize}, context ${info.contextSize})`);
+      this.log.info(`pair ${pair.label} ${info.reused ? "already loaded" : `loaded in ${info.loadMs} ms`} (${info.architecture}, vocabulary ${info.vocabularySize}, context ${info.contextSize}, on ${info.compute.backend === "cpu" ? "the CPU" : `${info.compute.backend}, ${info.compute.gpuLayers} layers offloaded`})`);
+      // "auto" that found no GPU, say: the pair works, but not where the user asked for it.
+      if (info.compute.note !== undefined && !info.reused) void vscode.window.showWarningMessage(`AAD: ${info.compute.note}.`);
       return info;
     } catch (error) {
       if (error instanceof vscode.CancellationError || isCancellation(error) || token?.isCancellationRequested === true) {

@@ -8,7 +8,7 @@
  */
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve, basename } from "node:path";
-import { METHOD_NAMES, type MethodName } from "../../server/src/protocol/protocol.ts";
+import { GPU_CHOICES, METHOD_NAMES, type GpuChoice, type MethodName } from "../../server/src/protocol/protocol.ts";
 
 export type PromptMode = "chat" | "raw";
 export type GpuLayers = number | "auto" | "max";
@@ -31,6 +31,8 @@ export interface AadSettings {
   readonly method: MethodName;
   /** null: the daemon's default. */
   readonly contextSize: number | null;
+  /** GPU backend for the pair: "off" (the CPU), "auto" (the first that works, else the CPU), or a named one. */
+  readonly gpu: GpuChoice;
   /** null: the daemon's default. */
   readonly gpuLayers: GpuLayers | null;
   readonly promptMode: PromptMode;
@@ -64,6 +66,7 @@ export const SETTING_KEYS = {
   maxTokens: "maxTokens",
   method: "method",
   contextSize: "contextSize",
+  gpu: "gpu",
   gpuLayers: "gpuLayers",
   promptMode: "promptMode",
   generateIntoEditor: "generate.intoEditor",
@@ -86,6 +89,7 @@ export const DEFAULT_SETTINGS: AadSettings = {
   maxTokens: 128,
   method: "aad",
   contextSize: null,
+  gpu: "off",
   gpuLayers: null,
   promptMode: "chat",
   generateIntoEditor: false,
@@ -161,6 +165,7 @@ export function parseSettings(read: SettingReader): ParsedSettings {
   const maxTokens = take(k.maxTokens, d.maxTokens, integer(1, LIMITS.maxTokens));
   const method = take(k.method, d.method, oneOf(METHOD_NAMES));
   const contextSize = take(k.contextSize, d.contextSize, integer(16, LIMITS.contextSize));
+  const gpu = take(k.gpu, d.gpu, oneOf<GpuChoice>(GPU_CHOICES));
   const gpuLayers = take(k.gpuLayers, d.gpuLayers, gpuLayersCheck);
   const promptMode = take(k.promptMode, d.promptMode, oneOf<PromptMode>(["chat", "raw"]));
   const generateIntoEditor = take(k.generateIntoEditor, d.generateIntoEditor, flag);
@@ -179,7 +184,7 @@ export function parseSettings(read: SettingReader): ParsedSettings {
   };
 
   return {
-    settings: { models, alpha, maxTokens, method, contextSize, gpuLayers, promptMode, generateIntoEditor, inline, daemon },
+    settings: { models, alpha, maxTokens, method, contextSize, gpu, gpuLayers, promptMode, generateIntoEditor, inline, daemon },
     problems,
   };
 }

@@ -17,6 +17,7 @@ test("valid values are taken as they are", () => {
       maxTokens: 64,
       method: "eft",
       contextSize: 2048,
+      gpu: "auto",
       gpuLayers: "max",
       promptMode: "raw",
       "generate.intoEditor": true,
@@ -36,6 +37,7 @@ test("valid values are taken as they are", () => {
   assert.equal(settings.maxTokens, 64);
   assert.equal(settings.method, "eft");
   assert.equal(settings.contextSize, 2048);
+  assert.equal(settings.gpu, "auto");
   assert.equal(settings.gpuLayers, "max");
   assert.equal(settings.promptMode, "raw");
   assert.equal(settings.generateIntoEditor, true);
@@ -44,15 +46,16 @@ test("valid values are taken as they are", () => {
 });
 
 test("an invalid value falls back to its default and names the setting", () => {
-  const { settings, problems } = parseSettings(reader({ alpha: 1.5, maxTokens: 2.5, method: "beam", gpuLayers: -1, "inline.enabled": "yes" }));
+  const { settings, problems } = parseSettings(reader({ alpha: 1.5, maxTokens: 2.5, method: "beam", gpu: "tpu", gpuLayers: -1, "inline.enabled": "yes" }));
   assert.equal(settings.alpha, DEFAULT_SETTINGS.alpha);
   assert.equal(settings.maxTokens, DEFAULT_SETTINGS.maxTokens);
   assert.equal(settings.method, DEFAULT_SETTINGS.method);
+  assert.equal(settings.gpu, "off");
   assert.equal(settings.gpuLayers, DEFAULT_SETTINGS.gpuLayers);
   assert.equal(settings.inline.enabled, false);
   assert.deepEqual(
     problems.map((p) => p.key),
-    ["alpha", "maxTokens", "method", "gpuLayers", "inline.enabled"],
+    ["alpha", "maxTokens", "method", "gpu", "gpuLayers", "inline.enabled"],
   );
   assert.match(problems[2]!.message, /aad\.method must be one of aad, greedy-dpo/);
 });
