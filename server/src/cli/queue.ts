@@ -110,7 +110,7 @@ export function registerQueueCommands(program: Command, pairs: Command, kit: Com
       const stream = process.stdout;
       if (stream.isTTY) {
         const bar = new cliProgress.SingleBar(
-          { stream, format: "rows {bar} {value}/{total} done | {running} running, {failed} failed, {waiting} waiting | {rate} rows/s | ETA {eta}", hideCursor: true },
+          { stream, format: "rows {bar} {value}/{total} done | {running} running, {failed} failed, {waiting} waiting | {rate} rows/s | ETA {timeLeft}", hideCursor: true },
           cliProgress.Presets.shades_classic,
         );
         bar.start(status.total, status.done, barPayload(status));
@@ -167,7 +167,7 @@ async function withPairs<T>(kit: CommandKit, flags: WorkerFlags, count: number, 
 const finished = (status: RunStatus) => status.done + status.failed >= status.total;
 
 function barPayload(status: RunStatus): Record<string, string | number> {
-  return { running: status.running, failed: status.failed, waiting: status.waiting, rate: status.rowsPerSecond?.toFixed(2) ?? "–", eta: status.etaSeconds === undefined ? "–" : formatSeconds(status.etaSeconds) };
+  return { running: status.running, failed: status.failed, waiting: status.waiting, rate: status.rowsPerSecond?.toFixed(2) ?? "–", timeLeft: finished(status) ? "finished" : status.etaSeconds === undefined ? "–" : formatSeconds(status.etaSeconds) };
 }
 
 function statusText(status: RunStatus, display: string): string {

@@ -1,0 +1,135 @@
+/**
+ * Real parts for the queue suite: a redis-server of its own on a loopback port in a temporary
+ * folder (append-only file synced on every write, so a restart keeps every row, as a production
+ * Redis for this queue must be set up), and `aad` processes whose stderr lines can be waited on.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { once } from "node:events";
+
+/** What is missing for the suite, or undefined. */
+export function redisMissing(): string | undefined {
+  const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
+  if (probe.error !== undefined) return `redis-server is not installed (${probe.error.message}); install it with \`apt-get install redis-server\``;
+  return undefined;
+}
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  await once(server, "close");
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+export class RedisServer {
+  readonly port: number;
+  readonly dir: string;
+  #process: ChildProcess | undefined;
+
+  private constructor(port: number, dir: string) {
+    this.port = port;
+    this.dir = dir;
+  }
+
+  static async start(dir: string): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), dir);
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  /** Starts (again) on the same port and folder; resolves once it accepts connections. */
+  async start(): Promise<void> {
+    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.#process = child;
+    let output = "";
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString("utf8");
+        if (output.includes("Ready to accept connections")) {
+          child.stdout.off("data", onData);
+          resolve();
+        }
+      };
+      child.stdout.on("data", onData);
+      child.once("exit", (code) => reject(new Error(`redis-server exited with ${code} before it was ready:\n${output}`)));
+    });
+    child.stdout.resume();
+  }
+
+  /** Shuts down the way `redis-cli shutdown` does (SIGTERM: the append-only file is flushed), and waits for the exit. */
+  async stop(): Promise<void> {
+    const child = this.#process;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
+    await exited;
+    this.#process = undefined;
+  }
+}
+
+/** An `aad` process run from the sources, with its output kept and its stderr lines waitable. */
+export class AadProcess {
+  readonly child: ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #waiters = new Set<() => void>();
+
+  constructor(args: readonly string[]) {
+    this.child = spawn(process.execPath, ["--import", "tsx", "server/src/cli/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout!.on("data", (chunk: Buffer) => {
+      this.stdout += chunk.toString("utf8");
+      this.#wake();
+    });
+    this.child.stderr!.on("data", (chunk: Buffer) => {
+      this.stderr += chunk.toString("utf8");
+      this.#wake();
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.on("exit", (code, signal) => {
+        resolve({ code, signal });
+        this.#wake();
+      }),
+    );
+  }
+
+  static async run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = new AadProcess(args);
+    const { code } = await child.exited;
+    return { code, stdout: child.stdout, stderr: child.stderr };
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves once `condition` holds on the output so far; rejects if the process exits first. */
+  async until(condition: (self: AadProcess) => boolean, what: string): Promise<void> {
+    while (!condition(this)) {
+      if (!this.running) throw new Error(`the process exited before ${what}; stderr:\n${this.stderr}`);
+      await new Promise<void>((resolve) => this.#waiters.add(resolve));
+    }
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiters) waiter();
+    this.#waiters.clear();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill("SIGTERM");
+    await this.exited;
+  }
+}
