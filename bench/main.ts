@@ -14,6 +14,9 @@ const program = new Command()
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
   .option("--results-name <name>", "quality, speed: write bench/results/<name>.json and .md (default: the suite's name)")
   .option("--pair <dir>", "speed: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf; default .cache/bench-pair, or .cache/bench-1b from forge --bench-1b)")
+  .option("--rounds <n>", "speed: interleaved rounds (default 5)")
+  .option("--speed-tokens <n>", "speed: tokens per response (default 64)")
+  .option("--no-inline", "speed: skip the inline time-to-first-token measurement (slow on a 1B pair)")
   .option("--gpu <backend>", "speed: offload the pair to this GPU backend (auto, cuda, vulkan, metal; bench/gpu-check.sh picks it)")
   .option("--manifest <path>", "forge-recipe: the candidate forge's manifest.json")
   .option("--label <text>", "forge-recipe: the candidate's name")
@@ -23,7 +26,7 @@ const program = new Command()
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string }>();
+const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
@@ -39,7 +42,7 @@ for (const suite of suites) {
     });
   } else if (suite === "speed") {
     const { runSpeed } = await import("./speed.ts");
-    await runSpeed({ log, ...(options.pair === undefined ? {} : { pairDir: options.pair }), ...(options.resultsName === undefined ? {} : { resultsName: options.resultsName }), ...(options.gpu === undefined ? {} : { gpu: options.gpu }) });
+    await runSpeed({ log, ...(options.pair === undefined ? {} : { pairDir: options.pair }), ...(options.resultsName === undefined ? {} : { resultsName: options.resultsName }), ...(options.gpu === undefined ? {} : { gpu: options.gpu }), ...(options.rounds === undefined ? {} : { rounds: Number(options.rounds) }), ...(options.speedTokens === undefined ? {} : { maxTokens: Number(options.speedTokens) }), inline: options.inline });
   } else if (suite === "inline") {
     const { runInline } = await import("./inline.ts");
     await runInline({ log });

@@ -24,7 +24,7 @@ interface Variant {
  * `pairDir`: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf), by default the 32k bench
  * pair; `.cache/bench-1b` (forge --bench-1b) is the 1B-shaped one. `resultsName`: the results file.
  */
-export async function runSpeed(options: { log: (line: string) => void; rounds?: number; maxTokens?: number; pairDir?: string; resultsName?: string; gpu?: string }): Promise<void> {
+export async function runSpeed(options: { log: (line: string) => void; rounds?: number; maxTokens?: number; pairDir?: string; resultsName?: string; gpu?: string; inline?: boolean }): Promise<void> {
   const { log } = options;
   const pairDir = options.pairDir ?? BENCH_PAIR_DIR;
   const files = { sft: `${pairDir}/sft.gguf`, dpo: `${pairDir}/dpo.gguf`, dpoLora: `${pairDir}/dpo-lora.gguf` };
@@ -97,7 +97,7 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     variants.map((v) => [v.name, { tokens: 0, seconds: 0, cpuMs: 0, samplings: 0, single: 0, rates: [] }]),
   );
   const loadBefore = loadavg()[0]!;
-  let inline: InlineTiming;
+  let inline: InlineTiming | undefined;
   try {
     // Warm-up, then rounds in which every variant runs the same prompt, in rotated order.
     for (const v of variants) await v.run(prompts[0]!);
@@ -115,7 +115,7 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
       }
       log(`round ${r + 1}/${rounds} done`);
     }
-    inline = await inlineFirstToken(pair, rounds, words, log);
+    if (options.inline !== false) inline = await inlineFirstToken(pair, rounds, words, log);
   } finally {
     await pair.dispose();
     await llama.dispose();
@@ -167,17 +167,7 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     `Anchors: the paper reports AAD at about 0.5× greedy DPO on one GPU and 0.75× on two. Targets here (issue 12): AAD picks only ≥ 0.9×, AAD with exact trace ≥ 0.8×, greedy DPO through the runtime ≥ 0.95× native greedy with one thread. The two-thread native row is what a user with two cores gets from greedy decoding with both threads on one model.`,
     ``,
     ...whereTimeGoes,
-    `## Inline completion: time to first token`,
-    ``,
-    `A ${inline.documentTokens}-token document whose KV cache both models hold from an earlier request, then a request on the document plus a short new tail (as after a keystroke): prompt evaluation of the tail plus the first decoding step, median of ${inline.rounds}, interleaved.`,
-    ``,
-    `| request | median ms to first token | ratio to greedy |`,
-    `|---|---|---|`,
-    `| greedy DPO, picks only (one model) | ${inline.greedyMs.toFixed(1)} | 1.00 |`,
-    `| AAD, picks only (both models, side by side) | ${inline.aadMs.toFixed(1)} | ${(inline.aadMs / inline.greedyMs).toFixed(2)} |`,
-    ``,
-    `Target (issue 12): ≤ 1.2.`,
-    ``,
+    ...(inline === undefined ? [] : inlineSection(inline)),
     `## Peak memory (max RSS, separate processes, load + one 32-token AAD response)`,
     ``,
     `| configuration | peak RSS (MB) | ratio to one model |`,
@@ -211,6 +201,22 @@ function measureMemory(log: (line: string) => void, pairDir: string): { name: st
 function cpuMsSince(start: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(start);
   return (used.user + used.system) / 1000;
+}
+
+function inlineSection(inline: InlineTiming): string[] {
+  return [
+    `## Inline completion: time to first token`,
+    ``,
+    `A ${inline.documentTokens}-token document whose KV cache both models hold from an earlier request, then a request on the document plus a short new tail (as after a keystroke): prompt evaluation of the tail plus the first decoding step, median of ${inline.rounds}, interleaved.`,
+    ``,
+    `| request | median ms to first token | ratio to greedy |`,
+    `|---|---|---|`,
+    `| greedy DPO, picks only (one model) | ${inline.greedyMs.toFixed(1)} | 1.00 |`,
+    `| AAD, picks only (both models, side by side) | ${inline.aadMs.toFixed(1)} | ${(inline.aadMs / inline.greedyMs).toFixed(2)} |`,
+    ``,
+    `Target (issue 12): ≤ 1.2.`,
+    ``,
+  ];
 }
 
 interface InlineTiming {
