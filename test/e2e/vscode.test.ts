@@ -17,7 +17,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -121,10 +121,11 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
-async function startCodeServer(r: Run): Promise<void> {
+/** `trust`: workspace trust on (restricted mode for a folder nobody trusted), as a user's VS Code has it. */
+async function startCodeServer(r: Run, { trust = false }: { trust?: boolean } = {}): Promise<void> {
   const server = spawn(
     process.execPath,
-    [codeServerEntry, "--auth", "none", "--bind-addr", `127.0.0.1:${r.port}`, ...codeServerArgs(r), "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override", r.workspace],
+    [codeServerEntry, "--auth", "none", "--bind-addr", `127.0.0.1:${r.port}`, ...codeServerArgs(r), "--disable-telemetry", "--disable-update-check", ...(trust ? [] : ["--disable-workspace-trust"]), "--disable-getting-started-override", r.workspace],
     { env: codeServerEnv(r), stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   r.server = server;
@@ -301,7 +302,7 @@ before(async () => {
   await timed("package (vsce)", () => {
     const result = spawnSync(
       process.execPath,
-      [join(root, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", "linux-x64", "--no-rewrite-relative-links", "--skip-license", "--out", vsix],
+      [join(root, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", "linux-x64", "--readme-path", "docs/MARKETPLACE.md", "--no-rewrite-relative-links", "--skip-license", "--out", vsix],
       { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
     );
     assert.equal(result.status, 0, `vsce package failed:\n${result.stdout}\n${result.stderr}`);
@@ -553,5 +554,81 @@ test("the extension-host suite passes against the installed extension and a real
     throw error;
   } finally {
     await page.close();
+  }
+});
+
+/**
+ * Bundles a host module (host/*.ts) and runs it through VS Code's extensionTestsPath in the
+ * code-server of `r`; returns its outcomes (each case's name, ok, error).
+ */
+async function runHostModule(r: Run, entry: string): Promise<{ exitCode: number; outcomes: { name: string; ok: boolean; ms: number; error?: string }[]; lines: string[] }> {
+  const hostDir = join(r.dir, `host-${entry.replace(/\W/g, "-")}`);
+  mkdirSync(hostDir, { recursive: true });
+  writeFileSync(join(hostDir, "package.json"), JSON.stringify({ type: "commonjs" }));
+  await build({ entryPoints: [join(here, "host", entry)], outfile: join(hostDir, "index.js"), bundle: true, platform: "node", format: "cjs", target: "node20", external: ["vscode"], logLevel: "warning" });
+  const page = await r.browser!.newPage();
+  const lines: string[] = [];
+  try {
+    let resolveExit: (code: number) => void = () => undefined;
+    const exited = new Promise<number>((resolvePromise) => (resolveExit = resolvePromise));
+    await page.exposeFunction("codeAutomationExit", (code: number) => resolveExit(code));
+    await page.exposeFunction("codeAutomationLog", (type: string, args: unknown[]) => lines.push(`${type}: ${args.map(String).join(" ")}`));
+    page.on("console", (message) => lines.push(`console.${message.type()}: ${message.text()}`));
+    const remote = (path: string): string => `vscode-remote://127.0.0.1:${r.port}${path}`;
+    const payload = JSON.stringify([
+      ["extensionDevelopmentPath", remote(r.extensionDir!)],
+      ["extensionTestsPath", remote(join(hostDir, "index.js"))],
+    ]);
+    await page.goto(`http://127.0.0.1:${r.port}/?folder=${encodeURIComponent(r.workspace)}&payload=${encodeURIComponent(payload)}`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<number>((_, reject) => (timer = setTimeout(() => reject(new Error(`${entry} did not exit within 240 s:\n${lines.slice(-40).join("\n")}`)), 240_000)));
+    const exitCode = await Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
+    const outcomes = existsSync(r.hostResults) ? (JSON.parse(readFileSync(r.hostResults, "utf8")) as { name: string; ok: boolean; ms: number; error?: string }[]) : [];
+    for (const outcome of outcomes) console.log(`# host ${outcome.ok ? "ok" : "FAILED"} - ${outcome.name} (${outcome.ms} ms)${outcome.error === undefined ? "" : `\n${outcome.error}`}`);
+    return { exitCode, outcomes, lines };
+  } finally {
+    await page.close();
+  }
+}
+
+test("in an untrusted workspace (code-server with workspace trust on) no model path from the workspace's settings is loaded", { skip, timeout: 300_000 }, async () => {
+  const main = run!;
+  const dir = join(main.dir, "t");
+  const t: Run = {
+    dir,
+    userData: join(dir, "ud"),
+    extensions: main.extensions,
+    workspace: join(dir, "ws"),
+    socket: join(dir, "d", "aad.sock"),
+    port: await freePort(),
+    hostResults: join(dir, "host-results.json"),
+    serverLog: [],
+    extensionDir: main.extensionDir!,
+    ...(main.browser === undefined ? {} : { browser: main.browser }),
+  };
+  for (const folder of [join(t.userData, "User"), join(t.userData, "Machine"), join(t.workspace, ".vscode"), join(t.workspace, "models"), join(dir, "xdg")]) mkdirSync(folder, { recursive: true, mode: 0o700 });
+  writeFileSync(join(t.userData, "Machine", "settings.json"), JSON.stringify({ "aad.daemon.socketPath": t.socket }, null, 2));
+  writeFileSync(
+    join(t.userData, "User", "settings.json"),
+    JSON.stringify({ "security.workspace.trust.enabled": true, "security.workspace.trust.startupPrompt": "never", "workbench.startupEditor": "none", "extensions.autoUpdate": false, "extensions.autoCheckUpdates": false, "telemetry.telemetryLevel": "off", "update.mode": "none" }, null, 2),
+  );
+  // Real model files inside the workspace, named by its settings: loading them would work, so only the trust rule keeps them out.
+  const workspaceModels = { sft: join(t.workspace, "models", "ws-sft.gguf"), dpo: join(t.workspace, "models", "ws-dpo.gguf") };
+  copyFileSync(join(root, "models", "sft.gguf"), workspaceModels.sft);
+  copyFileSync(join(root, "models", "dpo.gguf"), workspaceModels.dpo);
+  writeFileSync(join(t.workspace, ".vscode", "settings.json"), JSON.stringify({ "aad.models.sft": workspaceModels.sft, "aad.models.dpo": workspaceModels.dpo, "aad.daemon.connection": "private" }, null, 2));
+  try {
+    await timed("trust: start code-server with workspace trust on", () => startCodeServer(t, { trust: true }));
+    const { exitCode, outcomes, lines } = await timed("trust: run the restricted-mode suite", () => runHostModule(t, "trust.ts"));
+    const failures = outcomes.filter((outcome) => !outcome.ok);
+    assert.ok(outcomes.length > 0, `the restricted-mode suite wrote no results (exit code ${exitCode}):\n${lines.slice(-40).join("\n")}`);
+    assert.deepEqual(failures.map((f) => f.name), [], failures.map((f) => f.error).join("\n\n"));
+    assert.equal(exitCode, 0);
+  } catch (error) {
+    console.log(`# e2e trust code-server log tail:\n${t.serverLog.slice(-30).join("\n")}`);
+    throw error;
+  } finally {
+    await stopCodeServer(t);
+    await stopDaemon(t.socket);
   }
 });

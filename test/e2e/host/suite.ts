@@ -191,6 +191,59 @@ test("Generate Preference Pairs writes TRL rows through the daemon, opens the fi
   assert.equal(await command("aad.generatePreferencePairs", { promptsFile: join(dir, "missing.jsonl"), out }), undefined);
 });
 
+interface StatusApi {
+  readonly status: { readonly shown: { text: string; tooltip: string; phase: string } };
+}
+
+/** What the AAD status bar item shows, through the extension's exports. */
+function statusBar(): { text: string; tooltip: string; phase: string } {
+  const api = vscode.extensions.getExtension<StatusApi>(EXTENSION_ID)?.exports;
+  assert.ok(api?.status !== undefined, "the extension exports no status API");
+  return api.status.shown;
+}
+
+test("status bar: after Select Model Pair succeeds it reads ready, not loading", async () => {
+  const models = join(extensionPath(), "models");
+  const settings = vscode.workspace.getConfiguration("aad");
+  try {
+    const info = await command<PairInfo | undefined>("aad.selectModelPair", { sft: join(models, "sft.gguf"), dpo: join(models, "dpo.gguf") });
+    assert.ok(info, "a valid pair was refused");
+    const shown = statusBar();
+    assert.equal(shown.phase, "ready", `the status bar shows: ${shown.text}`);
+    assert.match(shown.text, /AAD: dpo\.gguf · ready/);
+    assert.match(shown.tooltip, /backend: shared daemon on /);
+    assert.match(shown.tooltip, /α: 0\.1/);
+  } finally {
+    await settings.update("models.sft", undefined, vscode.ConfigurationTarget.Global);
+    await settings.update("models.dpo", undefined, vscode.ConfigurationTarget.Global);
+  }
+  // Back on the built-in pair: the next command loads it, and the bar follows.
+  assert.ok(await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 2 }));
+  assert.match(statusBar().text, /AAD: built-in · ready/);
+});
+
+test("status bar: a failure shows error, and the next success clears it", async () => {
+  assert.ok(await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 2 }), "the first generation failed");
+  // The daemon refuses maxTokens 0 (InvalidParams); the pair stays loaded.
+  assert.equal(await command("aad.generate", { prompt: PROMPT, maxTokens: 0 }), undefined, "maxTokens 0 was accepted");
+  assert.equal(statusBar().phase, "error", `after the failure the status bar shows: ${statusBar().text}`);
+  assert.ok(await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 2 }), "the generation after the failure failed");
+  const shown = statusBar();
+  assert.equal(shown.phase, "ready", `after the success the status bar shows: ${shown.text}`);
+});
+
+test("status bar: a refused pair is the error's name, not the pair that works", async () => {
+  const models = join(extensionPath(), "models");
+  const refused = await command<PairInfo | undefined>("aad.selectModelPair", { sft: join(models, "sft.gguf"), dpo: join(models, "missing.gguf") });
+  assert.equal(refused, undefined, "a missing file was accepted");
+  const shown = statusBar();
+  assert.equal(shown.phase, "error");
+  assert.doesNotMatch(shown.text, /built-in/, `the error is shown against the working pair: ${shown.text}`);
+  assert.match(shown.tooltip, /missing\.gguf/);
+  assert.ok(await command<StatusResult | undefined>("aad.restartDaemon"), "Restart Daemon failed");
+  assert.notEqual(statusBar().phase, "error", `a successful Restart Daemon left: ${statusBar().text}`);
+});
+
 async function setMachineSetting(key: string, value: unknown): Promise<void> {
   // Machine-scoped: in code-server (a remote window) Global writes the machine's settings.
   await vscode.workspace.getConfiguration("aad").update(key, value, vscode.ConfigurationTarget.Global);
@@ -250,7 +303,10 @@ test("a daemon that dies is restarted and the next command works", async () => {
 
 export async function run(): Promise<void> {
   const outcomes: Outcome[] = [];
+  // AAD_E2E_HOST_ONLY: run only the cases whose names contain it (a quicker loop while working on one).
+  const only = process.env.AAD_E2E_HOST_ONLY;
   for (const { name, run: body } of cases) {
+    if (only !== undefined && only !== "" && !name.includes(only)) continue;
     const started = Date.now();
     try {
       let timer: ReturnType<typeof setTimeout> | undefined;
