@@ -13,7 +13,7 @@ import { heldoutPrompts } from "../../server/src/forge/world.ts";
 import { parseQueueUrl, runStatus, type RunStatus } from "../../server/src/queue/index.ts";
 import { prerequisite } from "../ci.ts";
 import { builtInPair } from "../runtime/support.ts";
-import { AadProcess, freePort, RedisServer, redisMissing } from "./support.ts";
+import { AadProcess, freePort, RedisServer, redisMissing, stopLeftovers } from "./support.ts";
 
 const skip = prerequisite("queue suite (test/queue)", redisMissing());
 
@@ -54,6 +54,7 @@ before(async () => {
 });
 after(async () => {
   if (skip !== false) return;
+  await stopLeftovers();
   await redis.stop();
   await rm(dir, { recursive: true, force: true });
 });

@@ -27,6 +27,8 @@ export async function freePort(): Promise<number> {
 }
 
 export class RedisServer {
+  /** Every server started and not stopped, so that a suite's `after` can stop them even when a test timed out mid-way. */
+  static readonly running = new Set<RedisServer>();
   readonly port: number;
   readonly dir: string;
   #process: ChildProcess | undefined;
@@ -52,6 +54,7 @@ export class RedisServer {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.#process = child;
+    RedisServer.running.add(this);
     let output = "";
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
@@ -75,11 +78,14 @@ export class RedisServer {
     child.kill("SIGTERM");
     await exited;
     this.#process = undefined;
+    RedisServer.running.delete(this);
   }
 }
 
 /** An `aad` process run from the sources, with its output kept and its stderr lines waitable. */
 export class AadProcess {
+  /** Every process started and still running (see RedisServer.running). */
+  static readonly running = new Set<AadProcess>();
   readonly child: ChildProcess;
   stdout = "";
   stderr = "";
@@ -96,8 +102,10 @@ export class AadProcess {
       this.stderr += chunk.toString("utf8");
       this.#wake();
     });
+    AadProcess.running.add(this);
     this.exited = new Promise((resolve) =>
       this.child.on("exit", (code, signal) => {
+        AadProcess.running.delete(this);
         resolve({ code, signal });
         this.#wake();
       }),
@@ -132,4 +140,13 @@ export class AadProcess {
     this.child.kill("SIGTERM");
     await this.exited;
   }
+}
+
+/** Kills whatever a test left running (a timed-out test skips its own clean-up). */
+export async function stopLeftovers(): Promise<void> {
+  await Promise.all([...AadProcess.running].map((child) => {
+    child.child.kill("SIGKILL");
+    return child.exited;
+  }));
+  await Promise.all([...RedisServer.running].map((server) => server.stop()));
 }

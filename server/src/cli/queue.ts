@@ -9,7 +9,7 @@
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { modelProvenance, readPrompts, resolveSettings } from "../pairs/index.ts";
-import { collectRun, connectOnce, DEFAULT_LOCK_SECONDS, describeFailedRows, enqueueRun, parseQueueUrl, runPairsWorker, runStatus, type CollectResult, type RunStatus } from "../queue/index.ts";
+import { checkJobName, collectRun, connectOnce, DEFAULT_LOCK_SECONDS, describeFailedRows, enqueueRun, parseQueueUrl, runPairsWorker, runStatus, type CollectResult, type RunStatus } from "../queue/index.ts";
 import { builtinPair } from "../runtime/builtin-pair.ts";
 import type { ModelPair } from "../runtime/index.ts";
 import { progressDisplay, type CommandKit, type PairsFlags } from "./pairs.ts";
@@ -21,6 +21,7 @@ export async function enqueueCommand(flags: PairsFlags, kit: CommandKit): Promis
   if (flags.job === undefined) throw new kit.UsageError("--queue needs --job NAME: the run's name in the queue, which workers, status and collect refer to");
   if (flags.out !== undefined) throw new kit.UsageError(`--out is for a local run; with --queue, write the file with \`aad pairs collect --queue ${flags.queue} --job ${flags.job} --out ${flags.out}\``);
   const location = parseQueueUrl(flags.queue!);
+  checkJobName(flags.job); // before the model files are hashed
   const settings = resolveSettings({ ...flags, ...(flags.limit !== undefined ? { limit: flags.limit } : {}) });
   const records = await readPrompts(flags.prompts!);
   const prompts = flags.limit === undefined ? records : records.slice(0, flags.limit);
