@@ -121,6 +121,25 @@ void describe("the daemon refuses malformed input with useful errors and keeps s
     await stillServes();
   });
 
+  void test("initialize without capabilities is InvalidParams naming them, not an internal error", async () => {
+    // vscode-languageserver reads params.capabilities.workspace before any handler of the daemon runs.
+    const raw = await RawClient.open(daemon.socketPath!);
+    try {
+      for (const [id, params] of [[1, {}], [2, { processId: null, capabilities: null }], [3, { capabilities: "all" }]] as const) {
+        raw.send(frame(JSON.stringify({ jsonrpc: "2.0", id, method: "initialize", params })));
+        const error = (await raw.next((m) => m["id"] === id))["error"] as { code: number; message: string; data?: unknown };
+        assert.equal(error.code, aad.ErrorCodes.InvalidParams, error.message);
+        assert.match(error.message, /capabilities must be an object/);
+        assert.deepEqual(error.data, { name: "InvalidParams", field: "capabilities" });
+      }
+      raw.send(frame(JSON.stringify({ jsonrpc: "2.0", id: 4, method: "initialize", params: { processId: null, capabilities: {} } })));
+      assert.ok((await raw.next((m) => m["id"] === 4))["result"], "a valid initialize still succeeds");
+    } finally {
+      raw.close();
+    }
+    await stillServes();
+  });
+
   void test("huge strings are refused by size, not processed", async () => {
     await assertError(client.connection.sendRequest(aad.generate, { prompt: "x".repeat(1_000_001) }), aad.ErrorCodes.InvalidParams, /"prompt" is 1,000,001 characters long; at most 1,000,000/);
     await assertError(client.connection.sendRequest(aad.loadPair, { sft: `/${"a".repeat(5000)}`, dpo: "/b" }), aad.ErrorCodes.InvalidParams, /"sft" is 5,001 characters/);

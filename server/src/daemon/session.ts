@@ -57,6 +57,7 @@ import type { Daemon, SessionHandle } from "./daemon.ts";
 import { documentConfiguration, type SyncedDocument } from "./documents.ts";
 import type { Engine, EngineGenerateRequest, EnginePromptReport } from "./engine.ts";
 import { toResponseError } from "./errors.ts";
+import { cancellationStrategy, checkInitializeParams } from "./cancellation.ts";
 import { cutCompletion, fitContext, inlineContext, stripSuffixOverlap, type Cut, type InlineContext } from "./inline.ts";
 import { ContextRing } from "./context-ring.ts";
 import { runPairsJob } from "./pairs-job.ts";
@@ -102,7 +103,7 @@ export class Session implements SessionHandle {
       shutdownReceived: false,
       // LSP's processId watchdog would end the whole daemon when one client process dies; a
       // socket client that dies closes its socket instead, which ends just its session.
-      initialize: () => undefined,
+      initialize: checkInitializeParams,
       exit: (code) => this.onExit(code),
     };
     // vscode-jsonrpc reports its own failures (a reply to a client that just disconnected) to the
@@ -111,7 +112,7 @@ export class Session implements SessionHandle {
     // daemon's log is the right place for them.
     const log = (line: string): void => daemon.log(`client ${this.id}: ${line}`);
     const logger = { error: log, warn: log, info: () => undefined, log: () => undefined };
-    this.connection = createConnection(() => createProtocolConnection(transport.reader, this.trackWrites(transport.writer), logger), watchDog);
+    this.connection = createConnection(() => createProtocolConnection(transport.reader, this.trackWrites(transport.writer), logger, { cancellationStrategy }), watchDog);
     this.register();
     this.documents.listen(this.connection);
     this.documents.onDidClose((event) => this.contextRing?.forget(event.document.uri));
