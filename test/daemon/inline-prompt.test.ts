@@ -142,4 +142,18 @@ void describe("inline prompts on a FIM pair (the Qwen3 fixture)", () => {
       assert.ok(evaluated <= warm.aad.suffixTokens + 2 + 3, `${role} evaluated ${evaluated} of ${warm.aad.promptTokens} (suffix ${warm.aad.suffixTokens})`);
     }
   });
+
+  void test("with contextChunks on, a request in another file gets the first file's chunk first, in the repository-level layout", { skip }, async () => {
+    const [first, second] = ["file:///tmp/ring/shapes.py", "file:///tmp/ring/main.py"];
+    await s.client.connection.sendNotification("textDocument/didOpen", { textDocument: { uri: first, languageId: "python", version: 1, text: TEXT } });
+    await s.client.connection.sendNotification("textDocument/didOpen", { textDocument: { uri: second, languageId: "python", version: 1, text: "from shapes import total\n\nprint(total([1, 2]))\n" } });
+    await s.client.connection.sendRequest(aad.configure, { inlineCompletion: { stopAt: "none", maxTokens: 2, contextChunks: 4, contextChunkLines: 8 } });
+    const inFirst = await complete(s.client, first, CURSOR_LINE, 18);
+    assert.equal(inFirst.aad.chunks, 0, "nothing recorded from other files yet");
+    const inSecond = await complete(s.client, second, 2, 0);
+    assert.equal(inSecond.aad.chunks, 1);
+    assert.ok(inSecond.aad.chunkTokens > 0 && inSecond.aad.chunkTokens <= inSecond.aad.budget.chunkTokens);
+    assert.deepEqual(inSecond.aad.specialTokens.map((t) => t.text), ["<|repo_name|>", "<|file_sep|>", "<|file_sep|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]);
+    await s.client.connection.sendRequest(aad.configure, { inlineCompletion: { contextChunks: 0 } });
+  });
 });
