@@ -24,6 +24,7 @@ const COMMANDS = [
   "aad.showStatus",
   "aad.restartDaemon",
   "aad.toggleInlineCompletions",
+  "aad.showAdvantageView",
 ];
 
 interface Outcome {
@@ -126,11 +127,22 @@ test("Explain Selection scores the selected text token by token", async () => {
   editor.selection = new vscode.Selection(0, 0, 0, response.length);
   const result = await command<ScoreResult | undefined>("aad.explainSelection", { prompt: PROMPT });
   assert.ok(result);
-  // The tokenizer may render the first piece with the word-start space SentencePiece adds.
-  assert.equal(result.text.trimStart(), response);
+  // Exactly the selection: no word-start space that was not selected.
+  assert.equal(result.text, response);
+  assert.equal(result.tokens.map((token) => token.piece).join(""), response);
   assert.ok(result.tokens.length > 1);
   assert.ok(result.tokens.every((token) => token.logprobDpo !== null && token.logprobSft !== null), "teacher-forced tokens lack log-probabilities");
   await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+});
+
+test("AAD: Show Advantage View opens the view again after it was closed", async () => {
+  const viewTabs = (): vscode.Tab[] =>
+    vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => tab.input instanceof vscode.TabInputWebview && tab.input.viewType.endsWith("aad.advantageView"));
+  await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+  await eventually("the view to close", 10_000, () => Promise.resolve(viewTabs().length === 0 ? true : undefined));
+  assert.equal(await command<boolean>("aad.showAdvantageView"), true);
+  await eventually("the view to open", 10_000, () => Promise.resolve(viewTabs().length === 1 ? true : undefined));
+  assert.equal(viewTabs()[0]!.label, "AAD Advantage");
 });
 
 test("Select Model Pair validates a pair through the daemon", async () => {
