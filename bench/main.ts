@@ -22,11 +22,12 @@ const program = new Command()
   .option("--label <text>", "forge-recipe: the candidate's name")
   .option("--note <text>", "forge-recipe: what was changed and why")
   .option("--forge-seconds <path>", "forge-recipe: a JSON file of the forge's stage times")
+  .option("--without-full", "bootstrap: leave out the real 100 % row (its DPO run is most of the cost); the report says so")
   .option("--synthetic-prompts <n>", "bootstrap: unlabelled prompts per synthetic round (default: as many as the real 10 % split has pairs)")
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string }>();
+const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string; withoutFull?: boolean }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
@@ -48,7 +49,7 @@ for (const suite of suites) {
     await runInline({ log });
   } else if (suite === "bootstrap") {
     const { runBootstrap } = await import("./bootstrap.ts");
-    await runBootstrap({ log, ...(options.syntheticPrompts === undefined ? {} : { syntheticPrompts: Number(options.syntheticPrompts) }) });
+    await runBootstrap({ log, ...(options.syntheticPrompts === undefined ? {} : { syntheticPrompts: Number(options.syntheticPrompts) }), ...(options.withoutFull === true ? { withoutFull: true } : {}) });
   } else if (suite === "forge-recipe") {
     const { recordForgeCandidate } = await import("./forge-recipe.ts");
     if (!options.manifest || !options.label) throw new Error("forge-recipe needs --manifest <path> and --label <text>");
