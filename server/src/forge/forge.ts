@@ -15,7 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import { createRng, type Rng } from "../decoding/rng.ts";
+import { packArrays, unpackArrays, writeAtomic } from "./checkpoint-file.ts";
 import { readLlamaGguf } from "./gguf-reader.ts";
 import { buildLlamaGguf, buildLoraAdapterGguf, type LlamaHyperparameters, type LlamaWeights } from "./llama-gguf.ts";
 import { type LoraWeights, type ModelConfig, type ModelWeights, PROJECTIONS, initialLora, initialWeights, mergeLora, projectionShape } from "./model.ts";
@@ -199,42 +200,14 @@ function stageKey(name: string, ...parts: unknown[]): string {
   return `${name}-${createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16)}`;
 }
 
-/** Writes `path` all at once: a reader (or a resumed run) sees the old file or the new one, never half of one. */
-async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  await writeFile(`${path}.tmp`, bytes);
-  await rename(`${path}.tmp`, path);
-}
-
 /** SFT checkpoints as one binary file: a JSON header (shapes, counters, losses) then the float32 arrays. */
 function encodeCheckpoint(c: SftCheckpoint): Buffer {
-  const arrays = [...c.weights, ...c.adam.m, ...c.adam.v, ...(c.snapshot ?? [])];
-  const header = JSON.stringify({
-    step: c.step,
-    iterations: c.adam.iterations,
-    accBeta1: c.adam.accBeta1,
-    accBeta2: c.adam.accBeta2,
-    lossCurve: c.lossCurve,
-    window: c.window,
-    counts: [c.weights.length, c.adam.m.length, c.adam.v.length, c.snapshot?.length ?? 0],
-    lengths: arrays.map((x) => x.length),
-  });
-  const head = Buffer.from(header, "utf8");
-  const size = Buffer.alloc(4);
-  size.writeUInt32LE(head.length);
-  return Buffer.concat([size, head, ...arrays.map((x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength))]);
+  const header = { step: c.step, iterations: c.adam.iterations, accBeta1: c.adam.accBeta1, accBeta2: c.adam.accBeta2, lossCurve: c.lossCurve, window: c.window, counts: [c.weights.length, c.adam.m.length, c.adam.v.length, c.snapshot?.length ?? 0] };
+  return packArrays(header, [...c.weights, ...c.adam.m, ...c.adam.v, ...(c.snapshot ?? [])]);
 }
 
 function decodeCheckpoint(bytes: Buffer): SftCheckpoint {
-  const length = bytes.readUInt32LE(0);
-  const h = JSON.parse(bytes.subarray(4, 4 + length).toString("utf8")) as { step: number; iterations: number; accBeta1: number; accBeta2: number; lossCurve: number[]; window: number[]; counts: [number, number, number, number]; lengths: number[] };
-  let offset = 4 + length;
-  const arrays = h.lengths.map((n) => {
-    const copy = new Float32Array(n);
-    Buffer.from(copy.buffer).set(bytes.subarray(offset, offset + 4 * n));
-    offset += 4 * n;
-    return copy;
-  });
-  if (offset !== bytes.length) throw new Error("the SFT checkpoint is truncated or has trailing bytes");
+  const { header: h, arrays } = unpackArrays<{ step: number; iterations: number; accBeta1: number; accBeta2: number; lossCurve: number[]; window: number[]; counts: [number, number, number, number] }>(bytes, "SFT checkpoint");
   const [w, m, v, snap] = h.counts;
   return {
     step: h.step,

@@ -243,7 +243,35 @@ export interface DpoOptions {
   beta: number;
   seed: number;
   padToken: number;
+  /** Resume from and save checkpoints here. */
+  checkpoints?: DpoCheckpointStore;
   log?: (message: string) => void;
+}
+
+/** Everything DPO needs to go on after `step` steps exactly as if it had never stopped. */
+export interface DpoCheckpoint {
+  /** Steps taken in all; the epoch and the position in it follow from the steps per epoch. */
+  step: number;
+  lora: Float32Array[];
+  adam: AdamState;
+  lossCurve: number[];
+  displacement: { chosen: number; rejected: number }[];
+  /** The running epoch's sums so far. */
+  epochLoss: number;
+  chosenShift: number;
+  rejectedShift: number;
+  correct: number;
+  seen: number;
+  /** The frozen reference's log-probs (a function of the pairs alone; computing them again costs minutes). */
+  refChosen: number[];
+  refRejected: number[];
+}
+
+export interface DpoCheckpointStore {
+  /** Save every this many steps. */
+  every: number;
+  load(): Promise<DpoCheckpoint | undefined>;
+  save(checkpoint: DpoCheckpoint): Promise<void>;
 }
 
 /**
@@ -274,19 +302,52 @@ export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Ar
   let seen = 0;
   let step = 0;
   const displacement: { chosen: number; rejected: number }[] = [];
+  const resumed = await options.checkpoints?.load();
+  if (resumed && (resumed.refChosen.length !== pairs.length || resumed.step > total)) throw new Error(`the DPO checkpoint is for another run (${resumed.refChosen.length} pairs, step ${resumed.step}; this run has ${pairs.length} pairs and ${total} steps)`);
   try {
     worker.setFrozenWeights(flattenWeights(base));
-    const refChosen = await referenceLogprobs(config, frozen, worker, pairs.map((p) => p.chosen), options.padToken);
-    const refRejected = await referenceLogprobs(config, frozen, worker, pairs.map((p) => p.rejected), options.padToken);
-    worker.setLora(init);
-    for (let epoch = 0; epoch < options.epochs; epoch++) {
+    const refChosen = resumed ? resumed.refChosen : await referenceLogprobs(config, frozen, worker, pairs.map((p) => p.chosen), options.padToken);
+    const refRejected = resumed ? resumed.refRejected : await referenceLogprobs(config, frozen, worker, pairs.map((p) => p.rejected), options.padToken);
+    let firstEpoch = 0;
+    let firstStep = 0;
+    if (resumed) {
+      variables.forEach((v, i) => v.assign(tf.tensor(resumed.lora[i]!, v.shape)));
+      optimizer.importState(resumed.adam, variables);
+      lossCurve.push(...resumed.lossCurve);
+      displacement.push(...resumed.displacement);
+      step = resumed.step;
+      firstEpoch = Math.floor(step / stepsPerEpoch);
+      firstStep = step % stepsPerEpoch;
+      // Replay the finished epochs' shuffles: the running epoch draws its own below.
+      for (let epoch = 0; epoch < firstEpoch; epoch++) shuffled(pairs.length, rng);
+      options.log?.(`dpo: resumed at step ${step}/${total}`);
+    }
+    worker.setLora(resumed ? await readLora(lora) : init);
+    for (let epoch = firstEpoch; epoch < options.epochs; epoch++) {
       const order = shuffled(pairs.length, rng);
-      let epochLoss = 0;
-      let chosenShift = 0;
-      let rejectedShift = 0;
-      correct = 0;
-      seen = 0;
-      for (let s = 0; s < stepsPerEpoch; s++) {
+      const carried = resumed !== undefined && epoch === firstEpoch;
+      let epochLoss = carried ? resumed.epochLoss : 0;
+      let chosenShift = carried ? resumed.chosenShift : 0;
+      let rejectedShift = carried ? resumed.rejectedShift : 0;
+      correct = carried ? resumed.correct : 0;
+      seen = carried ? resumed.seen : 0;
+      for (let s = epoch === firstEpoch ? firstStep : 0; s < stepsPerEpoch; s++) {
+        if (options.checkpoints && step > (resumed?.step ?? 0) && step % options.checkpoints.every === 0) {
+          await options.checkpoints.save({
+            step,
+            lora: await Promise.all(variables.map(async (v) => new Float32Array(await v.data()))),
+            adam: await optimizer.exportState(),
+            lossCurve: [...lossCurve],
+            displacement: [...displacement],
+            epochLoss,
+            chosenShift,
+            rejectedShift,
+            correct,
+            seen,
+            refChosen,
+            refRejected,
+          });
+        }
         const idx = order.slice(s * options.batchSize, (s + 1) * options.batchSize);
         const n = idx.length;
         // Whole pairs on each side, split by length (splitPairs); gradients summed here side first.
