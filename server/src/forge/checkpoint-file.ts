@@ -21,11 +21,11 @@ export function packArrays(header: object, arrays: readonly Float32Array[]): Buf
 }
 
 /** The inverse of packArrays; `what` names the file in the error a truncated one gives. */
-export function unpackArrays<H>(bytes: Buffer, what: string): { header: H; arrays: Float32Array[] } {
+export function unpackArrays(bytes: Buffer, what: string): { header: unknown; arrays: Float32Array[] } {
   if (bytes.length < 4) throw new Error(`the ${what} is truncated`);
   const length = bytes.readUInt32LE(0);
   if (4 + length > bytes.length) throw new Error(`the ${what} is truncated`);
-  const header = JSON.parse(bytes.subarray(4, 4 + length).toString("utf8")) as H & { lengths: number[] };
+  const header = JSON.parse(bytes.subarray(4, 4 + length).toString("utf8")) as { lengths: number[] };
   let offset = 4 + length;
   const arrays = header.lengths.map((n) => {
     const copy = new Float32Array(n);
@@ -57,8 +57,8 @@ export function encodeDpoCheckpoint(c: DpoCheckpoint): Buffer {
 
 export function decodeDpoCheckpoint(bytes: Buffer): DpoCheckpoint {
   type Header = Omit<DpoCheckpoint, "lora" | "adam"> & { iterations: number; accBeta1: number; accBeta2: number; counts: [number, number, number] };
-  const { header, arrays } = unpackArrays<Header>(bytes, "DPO checkpoint");
-  const { iterations, accBeta1, accBeta2, counts, ...rest } = header;
+  const { header, arrays } = unpackArrays(bytes, "DPO checkpoint");
+  const { iterations, accBeta1, accBeta2, counts, ...rest } = header as Header;
   delete (rest as { lengths?: unknown }).lengths;
   const [l, m, v] = counts;
   return { ...rest, lora: arrays.slice(0, l), adam: { iterations, accBeta1, accBeta2, m: arrays.slice(l, l + m), v: arrays.slice(l + m, l + m + v) } };

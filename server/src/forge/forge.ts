@@ -207,7 +207,8 @@ function encodeCheckpoint(c: SftCheckpoint): Buffer {
 }
 
 function decodeCheckpoint(bytes: Buffer): SftCheckpoint {
-  const { header: h, arrays } = unpackArrays<{ step: number; iterations: number; accBeta1: number; accBeta2: number; lossCurve: number[]; window: number[]; counts: [number, number, number, number] }>(bytes, "SFT checkpoint");
+  const { header, arrays } = unpackArrays(bytes, "SFT checkpoint");
+  const h = header as { step: number; iterations: number; accBeta1: number; accBeta2: number; lossCurve: number[]; window: number[]; counts: [number, number, number, number] };
   const [w, m, v, snap] = h.counts;
   return {
     step: h.step,
