@@ -12,6 +12,7 @@ import { createRng } from "../server/src/decoding/rng.ts";
 import type { RuleSpec } from "../server/src/decoding/index.ts";
 import { DEFAULT_SCHEDULE, generate, ModelPair, type Schedule, type TraceMode } from "../server/src/runtime/index.ts";
 import { summarize, writeResults } from "./results.ts";
+import { stepTimeline, type StepTimeline } from "./timeline.ts";
 
 export const BENCH_PAIR_DIR = ".cache/bench-pair";
 
@@ -113,6 +114,11 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
   const perVariant = new Map<string, { tokens: number; seconds: number; cpuMs: number; samplings: number; single: number; rates: number[] }>(
     variants.map((v) => [v.name, { tokens: 0, seconds: 0, cpuMs: 0, samplings: 0, single: 0, rates: [] }]),
   );
+  const timelineVariants: { name: string; method: RuleSpec; trace: TraceMode; runs: StepTimeline[] }[] = [
+    { name: "greedy DPO, picks only", method: { method: "greedy-dpo" }, trace: "picks", runs: [] },
+    { name: "AAD picks only, eager", method: { method: "aad" }, trace: "picks", runs: [] },
+    { name: "AAD exact trace, eager", method: { method: "aad" }, trace: "exact", runs: [] },
+  ];
   const loadBefore = loadavg()[0]!;
   let inline: InlineTiming | undefined;
   try {
@@ -132,6 +138,11 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
       }
       log(`round ${r + 1}/${rounds} done`);
     }
+    // The wall-time split, after the rounds (its wrappers are not in the measured runs), on each round's prompt.
+    for (const t of timelineVariants) {
+      for (let r = 0; r < rounds; r++) t.runs.push(await stepTimeline(pair, { prompt: prompts[r]!, method: t.method, maxTokens, trace: t.trace, schedule: "eager" }));
+    }
+    log("step timelines done");
     if (options.inline !== false) inline = await inlineFirstToken(pair, rounds, words, log);
   } finally {
     await pair.dispose();
@@ -168,6 +179,7 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     `- AAD with picks only uses ${aadPicks.cpuMsPerToken.toFixed(1)} ms, ${(aadPicks.cpuMsPerToken / greedyPicks.cpuMsPerToken).toFixed(2)}× greedy's: the SFT model's decode at every step plus its masked pass where the candidate set has several tokens (${aadPicks.nativeSamplingsPerToken!.toFixed(2)} native samplings per token). The two decodes run on the two cores side by side, so the wall ratio (${aadPicks.ratioToGreedyDpo.toFixed(2)}) is what does not overlap — the masked pass waits for the DPO view, the pick for the masked pass — plus whatever else runs on the second core (load average above).`,
     `- The exact trace adds ${(aadExact.cpuMsPerToken - aadPicks.cpuMsPerToken).toFixed(1)} ms per token over picks only: the head pass (min-p 2^-25) on each model, which sorts and hands to JavaScript every token that can change the normaliser — thousands on these random weights, whose distributions are flat.`,
     ``,
+    ...timelineSection(timelineVariants),
   ];
   const markdown = [
     `# Speed on the bench pair${pairDir === BENCH_PAIR_DIR ? "" : ` (${pairDir})`}`,
@@ -193,8 +205,42 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     ``,
     `Goal: base + LoRA at most 1.1× one model.`,
   ].join("\n");
-  await writeResults(options.resultsName ?? "speed", { pairDir, vocabSize: pair.info.vocabSize, parameters: pair.info.parameters, rounds, maxTokens, cores, threads, loadAverage: { before: loadBefore, after: loadAfter }, rows, inline, memory }, markdown);
+  await writeResults(options.resultsName ?? "speed", { pairDir, vocabSize: pair.info.vocabSize, parameters: pair.info.parameters, rounds, maxTokens, cores, threads, loadAverage: { before: loadBefore, after: loadAfter }, rows, inline, memory, timelines: timelineVariants.map(({ name, runs }) => ({ name, ...meanTimeline(runs) })) }, markdown);
   log(markdown);
+}
+
+/** Per-token means over runs, weighted by each run's tokens. */
+function meanTimeline(runs: readonly StepTimeline[]): Omit<StepTimeline, "tokens"> & { tokens: number } {
+  const tokens = runs.reduce((sum, r) => sum + r.tokens, 0);
+  const mean = (f: (r: StepTimeline) => number) => runs.reduce((sum, r) => sum + f(r) * r.tokens, 0) / Math.max(1, tokens);
+  return {
+    tokens,
+    wallMs: mean((r) => r.wallMs),
+    bothDecodingMs: mean((r) => r.bothDecodingMs),
+    oneDecodingMs: mean((r) => r.oneDecodingMs),
+    samplingOnlyMs: mean((r) => r.samplingOnlyMs),
+    nothingNativeMs: mean((r) => r.nothingNativeMs),
+    decodeMs: { dpo: mean((r) => r.decodeMs.dpo), sft: mean((r) => r.decodeMs.sft) },
+    samplingMs: { dpo: mean((r) => r.samplingMs.dpo), sft: mean((r) => r.samplingMs.sft) },
+    samplingCalls: { dpo: mean((r) => r.samplingCalls.dpo), sft: mean((r) => r.samplingCalls.sft) },
+  };
+}
+
+function timelineSection(variants: readonly { name: string; runs: readonly StepTimeline[] }[]): string[] {
+  const ms = (x: number) => x.toFixed(2);
+  return [
+    `### A step's wall time, split (ms per token, eager schedule)`,
+    ``,
+    `Every native call of each model is timed from issue to settle (bench/timeline.ts), in separate runs after the rounds above, on the same prompts. "Nothing native" is JavaScript on the main thread plus the hand-offs to and from node-llama-cpp's worker threads. A decode's time includes waiting for a core.`,
+    ``,
+    `| variant | wall | both decoding | one decoding | sampling only | nothing native | DPO decode | SFT decode | DPO sampling (calls) | SFT sampling (calls) |`,
+    `|---|---|---|---|---|---|---|---|---|---|`,
+    ...variants.map(({ name, runs }) => {
+      const t = meanTimeline(runs);
+      return `| ${name} | ${ms(t.wallMs)} | ${ms(t.bothDecodingMs)} | ${ms(t.oneDecodingMs)} | ${ms(t.samplingOnlyMs)} | ${ms(t.nothingNativeMs)} | ${ms(t.decodeMs.dpo)} | ${ms(t.decodeMs.sft)} | ${ms(t.samplingMs.dpo)} (${t.samplingCalls.dpo.toFixed(2)}) | ${ms(t.samplingMs.sft)} (${t.samplingCalls.sft.toFixed(2)}) |`;
+    }),
+    ``,
+  ];
 }
 
 function measureMemory(log: (line: string) => void, pairDir: string): { name: string; maxRssKb: number }[] {
