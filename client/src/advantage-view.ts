@@ -4,18 +4,17 @@
  * WebviewPanelSerializer hands back the panel and the page's saved messages). Messages posted
  * before the page says `ready` wait in a queue, so a response that starts streaming at once is
  * not lost. The view's export copies the trace JSON to the clipboard; its Re-run button runs the
- * `aad.rerunInView` command with the settings the page chose.
+ * `aad.rerunInView` command with the settings the page chose. The colour scale comes from
+ * `aad.view.advantageScale` through config.ts; a change re-renders what is shown.
  */
 import * as vscode from "vscode";
 import { createNonce, renderWebviewHtml, WebviewHtmlError } from "../../media/html.ts";
 import { parseHostMessage, type ColumnSpec, type HostMessage, type ResetMessage, type ResponseStats, type RunInfo, type TraceEntry, type ViewMessage } from "../../media/messages.ts";
-import type { ScaleSetting } from "../../media/scale.ts";
+import type { Config } from "./config.ts";
 
 export const VIEW_TYPE = "aad.advantageView";
 /** The command the page's Re-run button runs (not in the palette: it needs the page's settings). */
 export const RERUN_COMMAND = "aad.rerunInView";
-/** `aad.view.advantageScale`: "auto", or the scale's end in nats. */
-export const SCALE_SETTING = "view.advantageScale";
 
 /** The answer on show, for a re-run to compare against. */
 export interface ShownAnswer {
@@ -23,11 +22,6 @@ export interface ShownAnswer {
   readonly spec: ColumnSpec;
   readonly entries: readonly TraceEntry[];
   readonly stats: ResponseStats;
-}
-
-/** The colour scale setting: "auto", or a positive number of nats (anything else is "auto"). */
-export function scaleSetting(value: unknown): ScaleSetting {
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : "auto";
 }
 
 export class AdvantageView implements vscode.Disposable {
@@ -42,6 +36,7 @@ export class AdvantageView implements vscode.Disposable {
   constructor(
     extensionUri: vscode.Uri,
     private readonly log: vscode.LogOutputChannel,
+    private readonly config: Config,
   ) {
     this.#mediaRoot = vscode.Uri.joinPath(extensionUri, "dist", "media");
     this.#disposables.push(
@@ -51,8 +46,8 @@ export class AdvantageView implements vscode.Disposable {
           return Promise.resolve();
         },
       }),
-      vscode.workspace.onDidChangeConfiguration((event) => {
-        if (event.affectsConfiguration(`aad.${SCALE_SETTING}`)) this.#rescale();
+      config.onDidChange((change) => {
+        if (change.affectsView) this.#rescale();
       }),
     );
   }
@@ -96,7 +91,8 @@ export class AdvantageView implements vscode.Disposable {
       panel.dispose();
       return;
     }
-    if (this.#history.length === 0) this.#history = messages;
+    // The saved reset carries the scale of its day: the setting may have changed since.
+    if (this.#history.length === 0) this.#history = messages.map((message) => (message.type === "reset" ? this.#withScale(message) : message));
     panel.webview.options = this.#options();
     this.log.info(`advantage view: restored with ${messages.length} messages`);
     this.#adopt(panel, [...this.#history]);
@@ -150,7 +146,7 @@ export class AdvantageView implements vscode.Disposable {
   }
 
   #withScale(reset: ResetMessage): ResetMessage {
-    return { ...reset, scale: scaleSetting(vscode.workspace.getConfiguration("aad").get(SCALE_SETTING)) };
+    return { ...reset, scale: this.config.settings.view.advantageScale };
   }
 
   post(posted: HostMessage): void {

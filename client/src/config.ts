@@ -28,6 +28,8 @@ export interface ConfigChange {
   readonly affectsPair: boolean;
   readonly affectsInline: boolean;
   readonly affectsDaemon: boolean;
+  /** The advantage view's settings (its colour scale). */
+  readonly affectsView: boolean;
 }
 
 export class Config implements vscode.Disposable {
@@ -48,12 +50,13 @@ export class Config implements vscode.Disposable {
           affectsPair: affects("models", "contextSize", "gpu", "gpuLayers"),
           affectsInline: affects("inline", "alpha"),
           affectsDaemon: affects("daemon"),
+          affectsView: affects("view"),
         });
       }),
       // Trusted now: the workspace's own values of the restricted settings count from here on.
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         this.#parsed = read();
-        this.#onDidChange.fire({ settings: this.#parsed.settings, affectsPair: true, affectsInline: false, affectsDaemon: true });
+        this.#onDidChange.fire({ settings: this.#parsed.settings, affectsPair: true, affectsInline: false, affectsDaemon: true, affectsView: false });
       }),
     ];
   }

@@ -26,6 +26,7 @@ import { InlineCache } from "./inline-cache.ts";
 import { samePair, type ModelPair } from "./settings.ts";
 import { StatusBar } from "./status-bar.ts";
 import { initialStatus, type HeldPair, type WantedPair } from "./status-state.ts";
+import { describeCompute } from "./status-text.ts";
 
 export class Ctx implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
@@ -51,7 +52,7 @@ export class Ctx implements vscode.Disposable {
     this.log = vscode.window.createOutputChannel("AAD", { log: true });
     this.config = new Config(extension.extensionPath);
     this.statusBar = new StatusBar(initialStatus(wantedPair(this.config.modelPair().pair), { trusted: vscode.workspace.isTrusted, alpha: this.config.settings.alpha }));
-    this.view = new AdvantageView(extension.extensionUri, this.log);
+    this.view = new AdvantageView(extension.extensionUri, this.log, this.config);
     this.daemon = new Daemon({
       extensionRoot: extension.extensionPath,
       logDir: extension.logUri.fsPath,
@@ -209,7 +210,7 @@ export class Ctx implements vscode.Disposable {
     if (state.kind === "running") void this.#sendInlineSettings();
     this.statusBar.dispatch(
       state.kind === "running"
-        ? { type: "connection", connection: "running", backend: describeBackend(state.transport) }
+        ? { type: "connection", connection: "running", daemon: describeDaemon(state.transport) }
         : state.kind === "failed" || state.kind === "restarting"
           ? { type: "connection", connection: state.kind, problem: state.reason }
           : { type: "connection", connection: state.kind },
@@ -277,10 +278,10 @@ function wantedPair(pair: ModelPair): WantedPair {
 }
 
 function heldPair(info: PairInfo): HeldPair {
-  return { sft: info.sft.path, dpo: info.dpo.path, reference: info.reference?.path ?? null };
+  return { sft: info.sft.path, dpo: info.dpo.path, reference: info.reference?.path ?? null, compute: describeCompute(info.compute) };
 }
 
-function describeBackend(transport: DaemonTransport): string {
+function describeDaemon(transport: DaemonTransport): string {
   const pid = transport.pid === null ? "" : `, pid ${transport.pid}`;
   if (transport.kind === "stdio") return `private daemon (stdio${pid})`;
   return `shared daemon on ${transport.socketPath ?? "?"} (${transport.spawned ? "started by this window" : "already running"}${pid})`;

@@ -7,9 +7,8 @@
  */
 import * as vscode from "vscode";
 import { describeToken, formatAdvantage, formatProbability, formatRank } from "../../media/format.ts";
-import { advantageScale, formatScale, shadeOf } from "../../media/scale.ts";
+import { advantageScale, formatScale, shadeOf, type ScaleSetting } from "../../media/scale.ts";
 import type { TraceEntry } from "../../server/src/protocol/protocol.ts";
-import { scaleSetting, SCALE_SETTING } from "./advantage-view.ts";
 import type { Ctx } from "./ctx.ts";
 import { tokenOffsets } from "./explain-text.ts";
 
@@ -25,7 +24,8 @@ export class ExplainDecorations implements vscode.Disposable {
   readonly #listening: vscode.Disposable;
   #painted: { readonly document: vscode.TextDocument; readonly editors: Set<vscode.TextEditor> } | undefined;
 
-  constructor() {
+  /** `scale`: the colour scale setting now (`aad.view.advantageScale`, read through config.ts). */
+  constructor(private readonly scale: () => ScaleSetting) {
     const type = (side: "dpo" | "sft", level: number): vscode.TextEditorDecorationType =>
       vscode.window.createTextEditorDecorationType({ backgroundColor: `rgba(${HUES[side]}, ${(0.1 + 0.45 * level).toFixed(2)})`, borderRadius: "2px" });
     this.#types = { dpo: LEVELS.map((level) => type("dpo", level)), sft: LEVELS.map((level) => type("sft", level)) };
@@ -43,7 +43,7 @@ export class ExplainDecorations implements vscode.Disposable {
     const length = document.offsetAt(range.end) - base;
     const scale = advantageScale(
       tokens.map((entry) => entry.advantage),
-      scaleSetting(vscode.workspace.getConfiguration("aad").get(SCALE_SETTING)),
+      this.scale(),
     );
     const buckets = new Map<vscode.TextEditorDecorationType, vscode.DecorationOptions[]>();
     let painted = 0;
@@ -103,7 +103,7 @@ const painters = new WeakMap<Ctx, ExplainDecorations>();
 export function explanationsOf(ctx: Ctx): ExplainDecorations {
   let painter = painters.get(ctx);
   if (painter === undefined) {
-    painter = new ExplainDecorations();
+    painter = new ExplainDecorations(() => ctx.config.settings.view.advantageScale);
     painters.set(ctx, painter);
     ctx.extension.subscriptions.push(painter);
   }

@@ -8,6 +8,7 @@
  */
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve, basename } from "node:path";
+import type { ScaleSetting } from "../../media/scale.ts";
 import { GPU_CHOICES, METHOD_NAMES, type GpuChoice, type MethodName } from "../../server/src/protocol/protocol.ts";
 
 export type PromptMode = "chat" | "raw";
@@ -48,6 +49,10 @@ export interface AadSettings {
     /** Ring-buffer chunks of other files in FIM prompts; 0: off. */
     readonly contextChunks: number;
   };
+  readonly view: {
+    /** The advantage view's (and Explain Selection's) colour scale: "auto" adapts to each answer, a number fixes it at ±that many nats. */
+    readonly advantageScale: ScaleSetting;
+  };
   readonly daemon: {
     /** "shared": the user's socket daemon (started if absent), "private": a stdio child of this window. */
     readonly connection: "shared" | "private";
@@ -77,6 +82,7 @@ export const SETTING_KEYS = {
   inlineLanguages: "inline.languages",
   inlineStopAt: "inline.stopAt",
   inlineContextChunks: "inline.contextChunks",
+  viewAdvantageScale: "view.advantageScale",
   daemonConnection: "daemon.connection",
   daemonSocketPath: "daemon.socketPath",
 } as const;
@@ -94,6 +100,7 @@ export const DEFAULT_SETTINGS: AadSettings = {
   promptMode: "chat",
   generateIntoEditor: false,
   inline: { enabled: false, method: "aad", maxTokens: 48, debounceMs: 250, languages: ["*"], stopAt: "line", contextChunks: 0 },
+  view: { advantageScale: "auto" },
   daemon: { connection: "shared", socketPath: "" },
 };
 
@@ -146,6 +153,11 @@ const gpuLayersCheck: Check<GpuLayers> = (value, key) =>
     ? { value }
     : { error: `aad.${key} must be "auto", "max" or a whole number, got ${describe(value)}` };
 
+const scaleCheck: Check<ScaleSetting> = (value, key) =>
+  value === "auto" || (typeof value === "number" && Number.isFinite(value) && value > 0)
+    ? { value }
+    : { error: `aad.${key} must be "auto" or a positive number of nats, got ${describe(value)}` };
+
 const INLINE_METHODS = METHOD_NAMES.filter((name): name is InlineMethod => name !== "best-of-n");
 
 export function parseSettings(read: SettingReader): ParsedSettings {
@@ -178,13 +190,14 @@ export function parseSettings(read: SettingReader): ParsedSettings {
     stopAt: take(k.inlineStopAt, d.inline.stopAt, oneOf<InlineStopAt>(["line", "block"])),
     contextChunks: take(k.inlineContextChunks, d.inline.contextChunks, integer(0, LIMITS.inlineContextChunks)),
   };
+  const view = { advantageScale: take(k.viewAdvantageScale, d.view.advantageScale, scaleCheck) };
   const daemon = {
     connection: take(k.daemonConnection, d.daemon.connection, oneOf<"shared" | "private">(["shared", "private"])),
     socketPath: take(k.daemonSocketPath, d.daemon.socketPath, path),
   };
 
   return {
-    settings: { models, alpha, maxTokens, method, contextSize, gpu, gpuLayers, promptMode, generateIntoEditor, inline, daemon },
+    settings: { models, alpha, maxTokens, method, contextSize, gpu, gpuLayers, promptMode, generateIntoEditor, inline, view, daemon },
     problems,
   };
 }

@@ -26,6 +26,8 @@ export interface HeldPair {
   readonly sft: string;
   readonly dpo: string;
   readonly reference: string | null;
+  /** Where the daemon runs it, as PairInfo.compute says: "cpu" or "vulkan, 33 layers". */
+  readonly compute?: string;
 }
 
 export type Connection = "stopped" | "starting" | "running" | "restarting" | "failed";
@@ -42,7 +44,7 @@ export interface StatusState {
   /** Why the daemon is down or restarting. */
   readonly connectionProblem: string | null;
   /** How this window reaches the daemon, e.g. "shared daemon on /run/…/aad.sock (pid 12)". */
-  readonly backend: string | null;
+  readonly daemon: string | null;
   readonly wanted: WantedPair;
   /** What the daemon holds, as it last said; null: nothing (or not known yet). */
   readonly held: HeldPair | null;
@@ -58,7 +60,7 @@ export interface StatusState {
 
 export type StatusEvent =
   | { readonly type: "trust"; readonly trusted: boolean }
-  | { readonly type: "connection"; readonly connection: Connection; readonly problem?: string; readonly backend?: string }
+  | { readonly type: "connection"; readonly connection: Connection; readonly problem?: string; readonly daemon?: string }
   | { readonly type: "settings"; readonly wanted: WantedPair; readonly alpha: number }
   /** aad/pairChanged, an aad/status answer, or a loadPair answer: what the daemon holds now. */
   | { readonly type: "held"; readonly pair: HeldPair | null }
@@ -76,7 +78,7 @@ export function initialStatus(wanted: WantedPair, options: { trusted: boolean; a
     trusted: options.trusted,
     connection: "stopped",
     connectionProblem: null,
-    backend: null,
+    daemon: null,
     wanted,
     held: null,
     loads: new Map(),
@@ -97,7 +99,7 @@ export function reduceStatus(state: StatusState, event: StatusEvent): StatusStat
         ...state,
         connection: event.connection,
         connectionProblem: down ? (event.problem ?? "the daemon stopped") : null,
-        backend: event.connection === "running" ? (event.backend ?? state.backend) : state.backend,
+        daemon: event.connection === "running" ? (event.daemon ?? state.daemon) : state.daemon,
         // A daemon that is not running holds nothing for us; the next one says what it holds.
         held: event.connection === "running" ? state.held : null,
         // A daemon that is up again is a success: its earlier death is no longer the news.

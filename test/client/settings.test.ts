@@ -67,6 +67,22 @@ test("best-of-n is a method for commands but not for inline completion", () => {
   assert.equal(inline.problems.length, 1);
 });
 
+test("the advantage view's colour scale is \"auto\" by default, or a positive number of nats", () => {
+  assert.equal(DEFAULT_SETTINGS.view.advantageScale, "auto");
+  assert.equal(parseSettings(reader({ "view.advantageScale": "auto" })).settings.view.advantageScale, "auto");
+  const fixed = parseSettings(reader({ "view.advantageScale": 0.5 }));
+  assert.deepEqual([fixed.settings.view.advantageScale, fixed.problems], [0.5, []]);
+});
+
+test("an invalid colour scale falls back to \"auto\" and says what the setting takes", () => {
+  for (const value of [0, -3, "wide", Number.POSITIVE_INFINITY]) {
+    const { settings, problems } = parseSettings(reader({ "view.advantageScale": value }));
+    assert.equal(settings.view.advantageScale, "auto", JSON.stringify(value));
+    assert.deepEqual(problems.map((p) => p.key), ["view.advantageScale"]);
+    assert.match(problems[0]!.message, /aad\.view\.advantageScale must be "auto" or a positive number of nats/);
+  }
+});
+
 test("token limits follow the daemon's", () => {
   assert.equal(parseSettings(reader({ maxTokens: 4096 })).problems.length, 0);
   assert.equal(parseSettings(reader({ maxTokens: 4097 })).problems.length, 1);

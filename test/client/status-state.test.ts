@@ -6,7 +6,7 @@ const builtIn: WantedPair = { label: "built-in", sft: "/ext/models/sft.gguf", dp
 const builtInHeld: HeldPair = { sft: builtIn.sft, dpo: builtIn.dpo!, reference: builtIn.reference! };
 const mine: WantedPair = { label: "dpo-q4.gguf", sft: "/m/sft.gguf", dpo: "/m/dpo-q4.gguf" };
 const mineHeld: HeldPair = { sft: mine.sft, dpo: mine.dpo!, reference: null };
-const running: StatusEvent = { type: "connection", connection: "running", backend: "shared daemon" };
+const running: StatusEvent = { type: "connection", connection: "running", daemon: "shared daemon" };
 
 function fold(events: readonly StatusEvent[], wanted: WantedPair = builtIn, trusted = true): StatusState {
   return events.reduce(reduceStatus, initialStatus(wanted, { trusted, alpha: 0.1 }));

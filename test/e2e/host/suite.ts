@@ -223,7 +223,9 @@ test("status bar: after Select Model Pair succeeds it reads ready, not loading",
     const shown = statusBar();
     assert.equal(shown.phase, "ready", `the status bar shows: ${shown.text}`);
     assert.match(shown.text, /AAD: dpo\.gguf · ready/);
-    assert.match(shown.tooltip, /backend: shared daemon on /);
+    // The backend is where the daemon runs the pair (aad.gpu is off here: the CPU); the daemon line is the connection.
+    assert.match(shown.tooltip, /^backend: cpu$/m);
+    assert.match(shown.tooltip, /^daemon: shared daemon on /m);
     assert.match(shown.tooltip, /α: 0\.1/);
   } finally {
     await settings.update("models.sft", undefined, vscode.ConfigurationTarget.Global);
@@ -232,6 +234,8 @@ test("status bar: after Select Model Pair succeeds it reads ready, not loading",
   // Back on the built-in pair: the next command loads it, and the bar follows.
   assert.ok(await command<GenerateResult | undefined>("aad.generate", { prompt: PROMPT, maxTokens: 2 }));
   assert.match(statusBar().text, /AAD: built-in · ready/);
+  // The generation's speed is the tooltip's last tokens/s.
+  assert.match(statusBar().tooltip, /^last response: [\d.]+ tok\/s$/m);
 });
 
 test("status bar: a failure shows error, and the next success clears it", async () => {
