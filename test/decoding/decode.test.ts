@@ -7,6 +7,7 @@ import {
   dense,
   greedyRule,
   logSoftmax,
+  MissingLogprobsError,
   sampleRule,
   type LogprobSource,
 } from "../../server/src/decoding/index.ts";
@@ -50,5 +51,23 @@ void describe("decode", () => {
     const run = (): readonly number[] =>
       decode(sampleRule(), { dpo: source(dpoLogits) }, { eosToken: EOS, maxTokens: 20, rng: createRng("same") }).tokens;
     assert.deepEqual(run(), run());
+  });
+
+  void it("feeds the prompt to every model before the response, and returns the response alone", () => {
+    const seen: number[][] = [];
+    const dpo: LogprobSource = (prefix) => {
+      seen.push([...prefix]);
+      return dense(logSoftmax(dpoLogits(prefix.length)));
+    };
+    const result = decode(greedyRule("dpo"), { dpo }, { eosToken: EOS, maxTokens: 2, rng: createRng(0), prompt: [4, 3] });
+    // Without the prompt the first two picks would be 0, 0 (dpoLogits depends on the prefix length).
+    assert.deepEqual(seen, [[4, 3], [4, 3, 0]]);
+    assert.deepEqual(result.tokens, [0, EOS]);
+  });
+
+  void it("names the model whose source is missing", () => {
+    const run = (models: Parameters<typeof decode>[1]): unknown => decode(aadRule(), models, { eosToken: EOS, maxTokens: 3, rng: createRng(0) });
+    assert.throws(() => run({ dpo: source(dpoLogits) }), (error: unknown) => error instanceof MissingLogprobsError && error.model === "sft");
+    assert.throws(() => run({ sft: source(sftLogits) }), (error: unknown) => error instanceof MissingLogprobsError && error.model === "dpo");
   });
 });
