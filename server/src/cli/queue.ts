@@ -1,7 +1,8 @@
 /**
  * `aad pairs` over a Redis-backed queue (server/src/queue): `aad pairs --queue URL --job NAME`
  * enqueues, `aad worker` decodes rows, `aad pairs status` and `aad pairs collect` report and
- * write the file. This file is the flags, the displays and the exit codes.
+ * write the file, `aad pairs clean` removes the run from Redis afterwards. This file is the flags,
+ * the displays and the exit codes.
  *
  * Exit codes of `collect`: 0 the file is complete, 1 rows failed (named on stderr), 3 rows are
  * still queued or running (run it again, or with --wait).
@@ -9,7 +10,7 @@
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { modelProvenance, readPrompts, resolveSettings } from "../pairs/index.ts";
-import { checkJobName, collectRun, connectOnce, DEFAULT_LOCK_SECONDS, describeFailedRows, enqueueRun, parseQueueUrl, runPairsWorker, runStatus, type CollectResult, type RunStatus } from "../queue/index.ts";
+import { checkJobName, cleanRun, collectRun, connectOnce, DEFAULT_LOCK_SECONDS, describeFailedRows, enqueueRun, parseQueueUrl, provenancePath, runPairsWorker, runStatus, type CleanResult, type CollectResult, type RunStatus } from "../queue/index.ts";
 import { builtinPair } from "../runtime/builtin-pair.ts";
 import type { ModelPair } from "../runtime/index.ts";
 import { progressDisplay, type CommandKit, type PairsFlags } from "./pairs.ts";
@@ -111,7 +112,7 @@ export function registerQueueCommands(program: Command, pairs: Command, kit: Com
       const stream = process.stdout;
       if (stream.isTTY) {
         const bar = new cliProgress.SingleBar(
-          { stream, format: "rows {bar} {value}/{total} done | {running} running, {failed} failed, {waiting} waiting | {rate} rows/s | ETA {timeLeft}", hideCursor: true },
+          { stream, format: "rows {bar} {value}/{total} done | {running} running, {failed} failed, {waiting} waiting | {workers} workers | {rate} rows/s | ETA {timeLeft}", hideCursor: true },
           cliProgress.Presets.shades_classic,
         );
         bar.start(status.total, status.done, barPayload(status));
@@ -156,6 +157,29 @@ export function registerQueueCommands(program: Command, pairs: Command, kit: Com
         process.exitCode = 1;
       } else if (result.done < result.total) process.exitCode = EXIT_ROWS_PENDING;
     });
+
+  pairs
+    .command("clean")
+    .description("remove a queued run from Redis (its rows, results, manifest and worker records) once `aad pairs collect` has written every row")
+    .requiredOption("--queue <url>", "the Redis holding the run: redis://HOST:PORT/DB")
+    .requiredOption("--job <name>", "the run's name, as given to `aad pairs --queue`")
+    .option("--force", "remove it even while rows are running or before a complete collect (their results are lost)")
+    .action(async (flags: QueueFlags & { force?: boolean }) => {
+      const location = parseQueueUrl(flags.queue);
+      const result = await cleanRun({ location, job: flags.job, force: flags.force === true });
+      process.stdout.write(cleanSummary(result, location.display));
+    });
+}
+
+function cleanSummary(result: CleanResult, display: string): string {
+  const { rows } = result;
+  const lines = [
+    `removed:  job "${result.job}" from ${display}`,
+    `rows:     ${rows.done} done, ${rows.failed} failed, ${rows.running} running, ${rows.waiting} waiting (with their results)`,
+    `workers:  ${result.workers} record${result.workers === 1 ? "" : "s"}`,
+    `collected: ${result.collected === undefined ? "no (removed with --force)" : `to ${result.collected.out} (${result.collected.rows} rows, ${result.collected.at})`}`,
+  ];
+  return lines.join("\n") + "\n";
 }
 
 /** Loads `count` copies of the pair the flags name, disposing of all of them afterwards. */
@@ -168,7 +192,7 @@ async function withPairs<T>(kit: CommandKit, flags: WorkerFlags, count: number, 
 const finished = (status: RunStatus) => status.done + status.failed >= status.total;
 
 function barPayload(status: RunStatus): Record<string, string | number> {
-  return { running: status.running, failed: status.failed, waiting: status.waiting, rate: status.rowsPerSecond?.toFixed(2) ?? "–", timeLeft: finished(status) ? "finished" : status.etaSeconds === undefined ? "–" : formatSeconds(status.etaSeconds) };
+  return { workers: status.workers.filter((worker) => worker.connected).length, running: status.running, failed: status.failed, waiting: status.waiting, rate: status.rowsPerSecond?.toFixed(2) ?? "–", timeLeft: finished(status) ? "finished" : status.etaSeconds === undefined ? "–" : formatSeconds(status.etaSeconds) };
 }
 
 function statusText(status: RunStatus, display: string): string {
@@ -182,6 +206,9 @@ function statusText(status: RunStatus, display: string): string {
     ...(status.missing > 0 ? [`missing:  ${status.missing} (not in the queue: enqueue the run again to add them back)`] : []),
     `rate:     ${rate}`,
     `ETA:      ${finished(status) ? "finished" : status.etaSeconds === undefined ? "–" : formatSeconds(status.etaSeconds)}`,
+    `workers:  ${status.workers.filter((worker) => worker.connected).length} connected, ${status.workers.length} took rows of this run`,
+    ...status.workers.slice(0, 20).map((worker) => `  ${worker.id}  ${worker.connected ? "connected" : "gone     "}  ${worker.concurrency} × ${Object.values(worker.models).map((model) => `${model.file} ${model.sha256.slice(0, 12)}…`).join(" + ")}  since ${worker.since}`),
+    ...(status.workers.length > 20 ? [`  … and ${status.workers.length - 20} more`] : []),
   ];
   return lines.join("\n") + "\n";
 }
@@ -200,6 +227,7 @@ function collectSummary(result: CollectResult): string {
     `resumed from:   ${resumed}`,
     ...(result.droppedBytes > 0 ? [`torn last line: ${result.droppedBytes} bytes dropped (a killed run's unfinished row)`] : []),
     `output:         ${result.out} (${result.resumedRows + result.written} rows)`,
+    `provenance:     ${provenancePath(result.out)} (${result.provenance.workers.length} worker${result.provenance.workers.length === 1 ? "" : "s"})`,
     end,
   ];
   return lines.join("\n") + "\n";

@@ -7,12 +7,18 @@
  * Rows are written while they form an unbroken prefix: collection stops at the first row that is
  * not done (or, with `wait`, waits for it) and at the first failed row, which it reports with
  * every other failed row instead of skipping it — a skipped row could never be filled in later.
+ *
+ * Which workers made the rows goes to a sidecar (provenance.ts), not into the rows. A collect that
+ * reaches the end with no failed row is recorded in Redis (COLLECTED_KEY), which is what lets
+ * `aad pairs clean` remove the run without --force.
  */
+import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isPreferenceRow, openRowLog, resumePoint, type RunSettings } from "../pairs/index.ts";
 import { QueueError, type FailedRow } from "./errors.ts";
 import { connectOnce, type QueueLocation } from "./connection.ts";
-import { readManifest, rowJobId, rowQueue } from "./run.ts";
+import { writeProvenance, type RunProvenance } from "./provenance.ts";
+import { COLLECTED_KEY, readManifest, rowJobId, rowQueue, type CollectRecord } from "./run.ts";
 import { failedRows } from "./status.ts";
 
 export interface CollectOptions {
@@ -48,6 +54,8 @@ export interface CollectResult extends CollectProgress {
   readonly pending: number;
   /** Rows that failed for good, in prompt order; the file stops before the first of them. */
   readonly failed: readonly FailedRow[];
+  /** What the sidecar `<out>.provenance.json` now says. */
+  readonly provenance: RunProvenance;
 }
 
 const BATCH = 100;
@@ -69,6 +77,7 @@ export async function collectRun(options: CollectOptions): Promise<CollectResult
       const progress = (done: number): CollectProgress => ({ done, total, written, skippedEqual, resumedAt });
       let index = Math.min(resumedAt, total);
       options.onProgress?.(progress(index));
+      const madeBy: (string | undefined)[] = [];
       let stop: "failed" | "pending" | undefined;
       while (index < total && stop === undefined && options.signal?.aborted !== true) {
         const ids = Array.from({ length: Math.min(BATCH, total - index) }, (_, k) => rowJobId(options.job, index + k));
@@ -83,6 +92,7 @@ export async function collectRun(options: CollectOptions): Promise<CollectResult
             else if (k === 0) await sleep(options.pollMs ?? 500, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => undefined);
             break; // with `wait`, fetch again from this row
           }
+          madeBy.push(row.processedBy);
           if (result.row === null) skippedEqual++;
           else {
             await log.append(result.row);
@@ -93,7 +103,13 @@ export async function collectRun(options: CollectOptions): Promise<CollectResult
         }
       }
       const failed = await failedRows(queue);
-      return { ...progress(index), out: options.out, promptsFile: manifest.promptsFile, resumedRows: log.rows, droppedBytes: log.droppedBytes, pending: stop === "pending" ? countPending(total, index, failed) : 0, failed };
+      const provenance = await writeProvenance(client, { out: options.out, queue: options.location.display, manifest, resumedAt: Math.min(resumedAt, total), madeBy });
+      if (index >= total && failed.length === 0) {
+        const record: CollectRecord = { out: resolve(options.out), rows: log.rows + written, at: new Date().toISOString() };
+        await client.hset(COLLECTED_KEY, options.job, JSON.stringify(record));
+      }
+      return {
+        provenance, ...progress(index), out: options.out, promptsFile: manifest.promptsFile, resumedRows: log.rows, droppedBytes: log.droppedBytes, pending: stop === "pending" ? countPending(total, index, failed) : 0, failed };
     } finally {
       await log.close();
     }

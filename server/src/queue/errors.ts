@@ -17,7 +17,11 @@ export type QueueErrorCode =
   /** A worker's model pair is not the one the job was enqueued for. */
   | "PairMismatch"
   /** Rows the queue should hold are gone (Redis lost data). */
-  | "RowsMissing";
+  | "RowsMissing"
+  /** `clean` without --force while rows of the run are being decoded. */
+  | "RowsRunning"
+  /** `clean` without --force before a collect wrote every row. */
+  | "NotCollected";
 
 export class QueueError extends Error {
   override readonly name = "QueueError";

@@ -15,6 +15,10 @@ import { QueueError } from "./errors.ts";
 export const KEY_PREFIX = "aad";
 /** The hash of run manifests, field = job name. */
 export const RUNS_KEY = `${KEY_PREFIX}:pairs-runs`;
+/** The hash of runs whose every row a `collect` wrote, field = job name, value a CollectRecord. */
+export const COLLECTED_KEY = `${KEY_PREFIX}:pairs-collected`;
+/** The hash of the workers that took a run's rows, field = worker id, value a WorkerRecord. */
+export const workersKey = (job: string) => `${KEY_PREFIX}:pairs-workers:${job}`;
 
 /** Letters, digits, `.`, `_`, `-`; BullMQ reserves `:` in queue names. */
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -51,6 +55,27 @@ export interface RowJobResult {
 }
 
 export type RowQueue = Queue<RowJobData, RowJobResult, "row">;
+
+/** A worker that took a run's rows, as it registered itself: who it is and the model files it decodes with. */
+export interface WorkerRecord {
+  /** `<hostname>:<pid>`, BullMQ's worker name: each row's job records it as `processedBy`. */
+  readonly id: string;
+  readonly hostname: string;
+  readonly pid: number;
+  /** Rows it decodes at once (loaded copies of the pair). */
+  readonly concurrency: number;
+  /** Its own model files' names and SHA-256 (equal to the run's, or it would have refused the run). */
+  readonly models: PairMeta["models"];
+  /** ISO time it took the run. */
+  readonly since: string;
+}
+
+/** A run collected completely: where to, when, and how many lines the file holds. */
+export interface CollectRecord {
+  readonly out: string;
+  readonly rows: number;
+  readonly at: string;
+}
 
 export const rowJobId = (job: string, index: number) => `${job}.${index}`;
 

@@ -1,11 +1,12 @@
 /**
  * `aad pairs status`: where a queued run stands, from BullMQ's own bookkeeping — rows done,
- * running, failed and waiting, the rate of the latest completions and the time left at that rate.
+ * running, failed and waiting, the rate of the latest completions and the time left at that rate,
+ * and the workers that took the run's rows (as they registered, and whether they are connected).
  */
 import type { Redis } from "ioredis";
 import type { FailedRow } from "./errors.ts";
 import { connectOnce, type QueueLocation } from "./connection.ts";
-import { readManifest, rowQueue, type RowQueue } from "./run.ts";
+import { readManifest, rowQueue, workersKey, type RowQueue, type WorkerRecord } from "./run.ts";
 
 export interface RunStatus {
   readonly job: string;
@@ -23,6 +24,12 @@ export interface RunStatus {
   readonly rowsPerSecond: number | undefined;
   readonly etaSeconds: number | undefined;
   readonly failedRows: readonly FailedRow[];
+  /** Every worker that took the run, by id; `connected` when it holds a connection to the run's queue now. */
+  readonly workers: readonly RunWorker[];
+}
+
+export interface RunWorker extends WorkerRecord {
+  readonly connected: boolean;
 }
 
 /** Completions the rate is measured over. */
@@ -60,6 +67,7 @@ export async function statusOf(client: Redis, location: QueueLocation, job: stri
       rowsPerSecond,
       etaSeconds: rowsPerSecond !== undefined && rowsPerSecond > 0 ? left / rowsPerSecond : undefined,
       failedRows: failed === 0 ? [] : await failedRows(queue),
+      workers: await runWorkers(client, queue, job),
     };
   } finally {
     await queue.close();
@@ -77,4 +85,12 @@ async function recentRate(queue: RowQueue): Promise<number | undefined> {
 export async function failedRows(queue: RowQueue): Promise<FailedRow[]> {
   const jobs = await queue.getFailed(0, -1);
   return jobs.map((row) => ({ index: row.data.index, line: row.data.record.line, attempts: row.attemptsMade, reason: row.failedReason })).sort((a, b) => a.index - b.index);
+}
+
+async function runWorkers(client: Redis, queue: RowQueue, job: string): Promise<RunWorker[]> {
+  const registered = Object.values(await client.hgetall(workersKey(job))).map((json) => JSON.parse(json) as WorkerRecord);
+  // A BullMQ worker's connections are named "<queue's client name>:w:<worker name>".
+  const names = (await queue.getWorkers()).map((entry) => (entry as { rawname?: string }).rawname ?? "");
+  const connected = new Set(names.filter((raw) => raw.includes(":w:")).map((raw) => raw.slice(raw.indexOf(":w:") + 3)));
+  return registered.map((worker) => ({ ...worker, connected: connected.has(worker.id) })).sort((a, b) => a.since.localeCompare(b.since) || a.id.localeCompare(b.id));
 }

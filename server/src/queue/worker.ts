@@ -5,7 +5,11 @@
  * Runs are found in the manifest hash (checked again every few seconds, so a worker started
  * before `aad pairs --queue` picks the run up). A run enqueued for other model files is refused by
  * name, once, and none of its rows are touched: other workers finish it. Each loaded pair is one
- * slot that decodes one row at a time (a pair serialises its requests anyway).
+ * slot that decodes one row at a time: a pair's requests never interleave (`ModelPair.exclusive`),
+ * so `--concurrency N` loads N copies and lends each to one row at a time; the log names the copy.
+ * A worker registers itself with each run it takes (its id, host and model hashes, `workersKey`)
+ * and BullMQ records its id on every row it finishes, which is what `collect`'s provenance reads.
+ * A run removed by `aad pairs clean` is let go of (with --job, the worker then stops).
  *
  * Failures are BullMQ's to keep track of: a row whose worker dies keeps its lock until the lock
  * expires (`lockSeconds`), then another worker's stalled-job check puts it back in the queue; a
@@ -21,7 +25,7 @@ import { preferenceRow, PromptFileError, type PairMeta, type RunSettings } from 
 import type { ModelPair } from "../runtime/index.ts";
 import { connectOnce, workerConnection, type QueueLocation } from "./connection.ts";
 import { QueueError } from "./errors.ts";
-import { findManifest, KEY_PREFIX, modelDifferences, readManifest, RUNS_KEY, type RowJobData, type RowJobResult, type RunManifest } from "./run.ts";
+import { findManifest, KEY_PREFIX, modelDifferences, readManifest, RUNS_KEY, workersKey, type RowJobData, type RowJobResult, type RunManifest, type WorkerRecord } from "./run.ts";
 
 export interface PairsWorkerOptions {
   readonly location: QueueLocation;
@@ -57,7 +61,9 @@ export async function runPairsWorker(options: PairsWorkerOptions): Promise<void>
   const refused = new Set<string>();
   const name = `${hostname()}:${process.pid}`;
 
-  const take = (manifest: RunManifest) => {
+  const take = async (manifest: RunManifest) => {
+    const record: WorkerRecord = { id: name, hostname: hostname(), pid: process.pid, concurrency: options.pairs.length, models: options.models, since: new Date().toISOString() };
+    await registry.hset(workersKey(manifest.job), name, JSON.stringify(record));
     const run: RunSettings = { ...manifest.settings, models: manifest.models };
     const worker = new Worker<RowJobData, RowJobResult, "row">(`pairs.${manifest.job}`, (job) => decodeRow(job, run, manifest.promptsFile), {
       connection: workerConnection(options.location),
@@ -78,24 +84,33 @@ export async function runPairsWorker(options: PairsWorkerOptions): Promise<void>
   };
 
   const decodeRow = async (job: Job<RowJobData, RowJobResult, "row">, run: RunSettings, promptsFile: string): Promise<RowJobResult> => {
-    const pair = await slots.acquire();
+    const { pair, number } = await slots.acquire();
     const started = performance.now();
-    log(`row ${job.id} started`);
+    log(`row ${job.id} started on pair ${number}`);
     try {
       const row = await preferenceRow(pair, job.data.record, job.data.index, run, promptsFile);
-      log(`row ${job.id} done in ${((performance.now() - started) / 1000).toFixed(2)} s${row === undefined ? " (chosen = rejected: no row)" : ""}`);
+      log(`row ${job.id} done on pair ${number} in ${((performance.now() - started) / 1000).toFixed(2)} s${row === undefined ? " (chosen = rejected: no row)" : ""}`);
       return { row: row ?? null };
     } catch (error) {
       // The prompt does not fit the context: every attempt would fail the same way.
       if (error instanceof PromptFileError) throw new UnrecoverableError(error.message);
       throw error;
     } finally {
-      slots.release(pair);
+      slots.release(number);
     }
   };
 
-  const discover = async () => {
-    const names = options.job !== undefined ? [options.job] : await registry.hkeys(RUNS_KEY);
+  /** Reads the runs again; "removed" when the run named by --job was removed after it was taken. */
+  const discover = async (): Promise<"removed" | undefined> => {
+    const listed = await registry.hkeys(RUNS_KEY);
+    for (const [job, worker] of workers) {
+      if (listed.includes(job)) continue;
+      workers.delete(job);
+      await worker.close();
+      log(`job "${job}" was removed from ${options.location.display} (aad pairs clean); no longer taking its rows`);
+      if (job === options.job) return "removed";
+    }
+    const names = options.job !== undefined ? [options.job] : listed;
     for (const job of names.sort()) {
       if (workers.has(job) || refused.has(job)) continue;
       const manifest = options.job !== undefined ? await readManifest(registry, job, options.location.display) : await findManifest(registry, job);
@@ -109,14 +124,15 @@ export async function runPairsWorker(options: PairsWorkerOptions): Promise<void>
         log(`refusing job "${job}": it was enqueued for another model pair (${differences.join("; ")}); its rows are left to workers with that pair`);
         continue;
       }
-      take(manifest);
+      await take(manifest);
     }
+    return undefined;
   };
 
   try {
     if (options.job === undefined) log(`waiting for jobs in ${options.location.display}`);
     while (!options.signal.aborted) {
-      await discover();
+      if ((await discover()) === "removed") break;
       await sleep((options.discoverSeconds ?? 2) * 1000, undefined, { signal: options.signal }).catch(() => undefined);
     }
   } finally {
@@ -125,24 +141,40 @@ export async function runPairsWorker(options: PairsWorkerOptions): Promise<void>
   }
 }
 
-/** The worker's loaded pairs, lent out one row at a time. */
+/** A loaded pair lent to one row, and its number among the worker's copies (from 1). */
+interface LentPair {
+  readonly pair: ModelPair;
+  readonly number: number;
+}
+
+/** The worker's loaded pairs, each lent to one row at a time. */
 class PairSlots {
-  readonly #free: ModelPair[];
-  readonly #waiting: ((pair: ModelPair) => void)[] = [];
+  readonly #pairs: readonly ModelPair[];
+  /** Numbers of the pairs not lent out, lowest last (so a lone row always gets pair 1). */
+  readonly #free: number[];
+  readonly #waiting: ((lent: LentPair) => void)[] = [];
 
   constructor(pairs: readonly ModelPair[]) {
-    this.#free = [...pairs];
+    this.#pairs = pairs;
+    this.#free = pairs.map((_, k) => pairs.length - k);
   }
 
-  acquire(): Promise<ModelPair> {
-    const pair = this.#free.pop();
-    return pair !== undefined ? Promise.resolve(pair) : new Promise((resolve) => this.#waiting.push(resolve));
+  acquire(): Promise<LentPair> {
+    const number = this.#free.pop();
+    return number !== undefined ? Promise.resolve(this.#lend(number)) : new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  release(pair: ModelPair): void {
+  release(number: number): void {
     const next = this.#waiting.shift();
-    if (next !== undefined) next(pair);
-    else this.#free.push(pair);
+    if (next !== undefined) next(this.#lend(number));
+    else {
+      this.#free.push(number);
+      this.#free.sort((a, b) => b - a);
+    }
+  }
+
+  #lend(number: number): LentPair {
+    return { pair: this.#pairs[number - 1]!, number };
   }
 }
 
@@ -155,6 +187,10 @@ class OutageLog {
   ) {}
 
   readonly error = (error: Error) => {
+    if (!isConnectionError(error)) {
+      this.log(`error: ${error.message}`);
+      return;
+    }
     if (this.#down) return;
     this.#down = true;
     this.log(`Redis at ${this.display} is unreachable (${error.message}); waiting for it to come back`);
@@ -165,4 +201,10 @@ class OutageLog {
     this.#down = false;
     this.log(`Redis at ${this.display} is back`);
   };
+}
+
+/** Errors of the connection itself (Redis down, restarting, cut off), as opposed to a command's. */
+function isConnectionError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (code !== undefined && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(code)) || /connection is closed|LOADING|socket closed|Stream isn't writeable/i.test(error.message);
 }
