@@ -285,6 +285,7 @@ class Legend {
       html("span", { className: "legend-item" }, sample("single side-neutral", "tok"), " single candidate"),
       html("span", { className: "legend-item" }, sample("side-unknown", "tok"), " advantage unknown"),
       html("span", { className: "legend-item" }, chip, " special token (adds no text)"),
+      html("span", { className: "legend-item" }, sample("group side-neutral", "🎉"), " one character over several tokens: coloured by the sum of their advantages"),
       html(
         "span",
         { className: "legend-item legend-ws" },

@@ -2,17 +2,20 @@
  * The detail panel: one per page, shown beside the token under the pointer or the keyboard focus,
  * and kept open ("pinned") with Enter or a click until Escape.
  */
+import { cellAdvantage } from "../server/src/decoding/characters.ts";
 import { html } from "./dom.ts";
-import { describeToken, explainToken, formatAdvantage, formatLogprob, formatProbability, formatRank } from "./format.ts";
+import { describeCell, describeToken, explainToken, formatAdvantage, formatLogprob, formatProbability, formatRank, spacedHex } from "./format.ts";
 import type { TraceEntry, ViewCandidate } from "./messages.ts";
 import { shadeOf } from "./scale.ts";
 import { tokenContent } from "./token-content.ts";
-import { isSingleCandidate } from "./tokens.ts";
+import { cellContent, isSingleCandidate } from "./tokens.ts";
 
 export interface DetailSubject {
   readonly entry: TraceEntry;
-  /** 0-based position in its response. */
+  /** 0-based position in its response (of the cell's first token). */
   readonly position: number;
+  /** A cell of several tokens (one character split across them): all of them, `entry` the last. */
+  readonly group?: readonly TraceEntry[];
   readonly columnLabel: string;
   readonly anchor: Element;
   /** The α of the candidate set, when the view knows it. */
@@ -117,7 +120,12 @@ export class DetailPanel {
     this.element.style.top = `${Math.round(top)}px`;
   }
 
-  #render({ entry, position, columnLabel, alpha, scale }: DetailSubject): void {
+  #render(subject: DetailSubject): void {
+    if (subject.group !== undefined && subject.group.length > 1) {
+      this.#renderGroup(subject, subject.group);
+      return;
+    }
+    const { entry, position, columnLabel, alpha, scale } = subject;
     const shade = shadeOf(entry.advantage, scale);
     const verdict = {
       dpo: "DPO preferred",
@@ -159,6 +167,60 @@ export class DetailPanel {
       ),
       ...notes.map((note) => html("p", { className: "detail-note", text: note })),
       ...(entry.top.length === 0 ? [] : [this.#candidateTable(entry, scale)]),
+      html("p", { className: "detail-keys", text: this.#pinned ? "Esc closes" : "Enter pins · Esc closes" }),
+    );
+  }
+
+  /**
+   * A cell of several tokens: the character whole, the sum its colour shows, and each token with
+   * its own bytes, log-probabilities and advantage.
+   */
+  #renderGroup({ position, columnLabel, scale }: DetailSubject, tokens: readonly TraceEntry[]): void {
+    const advantage = cellAdvantage(tokens);
+    const verdict = { dpo: "DPO preferred", sft: "SFT preferred", neutral: "models agree", unknown: "SFT not evaluated" }[shadeOf(advantage, scale).side];
+    const sumOf = (values: readonly (number | null)[]): number | null => (values.some((value) => value === null) ? null : values.reduce<number>((sum, value) => sum + value!, 0));
+    const logprobDpo = sumOf(tokens.map((token) => token.logprobDpo));
+    const logprobSft = sumOf(tokens.map((token) => token.logprobSft));
+    const unknown = tokens.filter((token) => token.advantage === null).length;
+    const number = (field: string, label: string, value: string, hint?: string): HTMLElement[] => [
+      html("dt", { text: label }),
+      html("dd", { attributes: { "data-field": field } }, html("span", { className: "value", text: value }), ...(hint === undefined ? [] : [html("span", { className: "hint", text: hint })])),
+    ];
+    const header = html("tr", {}, ...["#", "bytes", "token", "log p_dpo", "log p_sft", "adv."].map((label) => html("th", { text: label, attributes: { scope: "col" } })));
+    const rows = tokens.map((token, i) =>
+      html(
+        "tr",
+        { attributes: { "data-position": String(position + i), "data-token": String(token.token) } },
+        html("td", { className: "num rank", text: String(position + i + 1) }),
+        html("td", { className: "hex", text: token.special !== undefined ? "—" : spacedHex(token.bytes ?? "") }),
+        html("td", { className: "piece", attributes: { "aria-label": describeToken(token) } }, ...tokenContent(token)),
+        html("td", { className: "num", attributes: { "data-field": "logprobDpo" }, text: formatLogprob(token.logprobDpo) }),
+        html("td", { className: "num", attributes: { "data-field": "logprobSft" }, text: formatLogprob(token.logprobSft) }),
+        html("td", { className: `num adv-${shadeOf(token.advantage, scale).side}`, attributes: { "data-field": "advantage" }, text: formatAdvantage(token.advantage) }),
+      ),
+    );
+    this.element.replaceChildren(
+      html(
+        "div",
+        { className: "detail-head" },
+        html("span", { className: "detail-piece", attributes: { "aria-label": describeCell(tokens) } }, ...cellContent(tokens)),
+        html("span", { className: "detail-where", text: `${columnLabel} · tokens ${position + 1}–${position + tokens.length}` }),
+      ),
+      html(
+        "dl",
+        { className: "detail-numbers" },
+        ...number("advantage", "advantage", formatAdvantage(advantage), `nats, Σ of ${tokens.length} tokens, ${verdict}`),
+        ...number("pDpo", "p_dpo", formatProbability(logprobDpo), `log ${formatLogprob(logprobDpo)}, all ${tokens.length} tokens`),
+        ...number("pSft", "p_sft", formatProbability(logprobSft), `log ${formatLogprob(logprobSft)}, all ${tokens.length} tokens`),
+        ...number("tokens", "tokens", String(tokens.length)),
+      ),
+      html("p", {
+        className: "detail-note",
+        text:
+          `One character over ${tokens.length} tokens (its UTF-8 bytes split between them, or an accent or joiner that belongs to it). The cell's colour is the sum of their advantages, ` +
+          `log p_dpo − log p_sft of the character as a whole${unknown === 0 ? "" : ` (${unknown} token${unknown === 1 ? "" : "s"} with an unknown advantage add nothing)`}.`,
+      }),
+      html("table", { className: "candidates group-tokens" }, html("caption", { text: "Each token of the cell, with its own numbers" }), html("thead", {}, header), html("tbody", {}, ...rows)),
       html("p", { className: "detail-keys", text: this.#pinned ? "Esc closes" : "Enter pins · Esc closes" }),
     );
   }

@@ -145,6 +145,14 @@ export function explainToken(entry: { readonly piece: string; readonly bytes?: s
   return `Contains the invisible control character${controls.length > 1 ? "s" : ""} ${controls.join(", ")}: it is in the text, but has no visible form.`;
 }
 
-function spacedHex(hex: string): string {
+/** Bytes as hex pairs with spaces: "f0 9f 8e". */
+export function spacedHex(hex: string): string {
   return (hex.match(/../g) ?? []).join(" ");
+}
+
+/** A cell of several tokens (one character split across them) spelled out for a screen reader. */
+export function describeCell(tokens: readonly { readonly piece: string; readonly special?: string }[]): string {
+  const specials = tokens.flatMap((token) => (token.special === undefined ? [] : [token.special]));
+  const text = describePiece(tokens.map((token) => token.piece).join(""));
+  return `${text}${specials.length === 0 ? "" : ` and special token ${specials.join(", ")}`} in ${tokens.length} tokens`;
 }

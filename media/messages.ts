@@ -30,7 +30,9 @@
  *                         Decode the run's prompt again with these settings, and show the answer
  *                         against the one shown now.
  *
- * Only type imports from the server: the webview bundle must not pull in decoding code.
+ * Only type imports from the server: the webview bundle must not pull in decoding code. (The one
+ * exception, server/src/decoding/characters.ts, is dependency-free: tokens.ts groups split
+ * characters with it, as the CLI does.)
  */
 import type { CandidateInfo, ResponseStats, TraceEntry as ServerTraceEntry } from "../server/src/decoding/trace.ts";
 

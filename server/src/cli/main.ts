@@ -7,7 +7,7 @@ import { isMethodName, METHOD_NAMES, type MethodName, type RuleSpec } from "../d
 import { heldoutPrompts, oracleReward } from "../forge/world.ts";
 import { builtinPair } from "../runtime/builtin-pair.ts";
 import { compare, generate, ModelPair, score, type GenerateResult, type TraceMode } from "../runtime/index.ts";
-import { formatStats, legend, renderTrace, sideBySide } from "./render.ts";
+import { formatStats, legend, renderTrace, sideBySide, TraceWriter } from "./render.ts";
 import { registerPairsCommand } from "./pairs.ts";
 import { registerQueueCommands } from "./queue.ts";
 
@@ -200,6 +200,7 @@ export function buildProgram(): Command {
       const prompt = await promptFrom(promptArg);
       await withPair(flags, async (pair) => {
         const color = useColor(flags);
+        const writer = new TraceWriter({ color });
         const result = await generate(pair, {
           prompt,
           // Plain text needs no numbers; colours and --json show them.
@@ -210,8 +211,9 @@ export function buildProgram(): Command {
           seed: flags.seed,
           signal: interruptSignal(),
           ...(flags.stop ? { stop: flags.stop } : {}),
-          ...(flags.json ? {} : { onToken: (entry) => process.stdout.write(color ? renderTrace([entry], { color }) : entry.piece) }),
+          ...(flags.json ? {} : { onToken: (entry) => process.stdout.write(color ? writer.push(entry) : entry.piece) }),
         });
+        if (color) process.stdout.write(writer.flush());
         if (flags.json) process.stdout.write(jsonResult(result, { trace: result.runtime.trace, backend: backendReport(pair.info) }) + "\n");
         else process.stderr.write(`\n${formatStats(result.stats)}\n`);
       });

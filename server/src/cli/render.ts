@@ -1,10 +1,12 @@
 /**
  * Terminal rendering of traces: each token coloured by its advantage log p_dpo − log p_sft on a
  * diverging scale (blue where SFT preferred the token, orange where DPO did, plain near 0),
- * and tokens picked from a single-candidate set dimmed. Pure string functions, so the colouring
- * is testable without a terminal.
+ * and tokens picked from a single-candidate set dimmed. A character whose bytes are split across
+ * tokens (🎉 or 渋 in byte-level BPE) is one cell: its tokens' pieces joined, coloured by the sum
+ * of their advantages (decoding/characters.ts). Pure string functions, so the colouring is
+ * testable without a terminal.
  */
-import type { ResponseStats, TraceEntry } from "../decoding/index.ts";
+import { cellAdvantage, CharacterCells, characterCells, type ResponseStats, type TraceEntry } from "../decoding/index.ts";
 
 export interface RenderOptions {
   /** Emit ANSI colours (false for pipes and NO_COLOR). */
@@ -39,15 +41,61 @@ export function colorToken(entry: Pick<TraceEntry, "piece" | "advantage" | "cand
     .join("\n");
 }
 
+type CellEntry = Pick<TraceEntry, "piece" | "advantage" | "candidateSetSize">;
+
+/**
+ * One cell: the tokens of one or more whole characters, their pieces joined, coloured by the sum
+ * of their advantages, and dimmed when every one of them was a single candidate.
+ */
+export function colorCell(tokens: readonly CellEntry[], options: RenderOptions): string {
+  const single = tokens.length > 0 && tokens.every((token) => token.candidateSetSize === 1);
+  return colorToken({ piece: tokens.map((token) => token.piece).join(""), advantage: cellAdvantage(tokens), candidateSetSize: single ? 1 : 2 }, options);
+}
+
 export function renderTrace(entries: readonly TraceEntry[], options: RenderOptions): string {
-  return entries.map((e) => colorToken(e, options)).join("");
+  return characterCells(entries)
+    .map((cell) => colorCell(entries.slice(cell.start, cell.end), options))
+    .join("");
+}
+
+/**
+ * A trace written as it streams, one cell at a time: a cell is written once no later token can
+ * join it, so the terminal never shows half a character or an accent apart from its letter.
+ */
+export class TraceWriter {
+  readonly #cells = new CharacterCells();
+  readonly #entries: TraceEntry[] = [];
+  #written = 0;
+
+  constructor(private readonly options: RenderOptions) {}
+
+  /** The text to write after this token: the cells it settled ("" while they may still grow). */
+  push(entry: TraceEntry): string {
+    this.#entries.push(entry);
+    this.#cells.push(entry);
+    return this.#write(this.#cells.settled);
+  }
+
+  /** The cells still held, at the end of the response (which can end inside a character). */
+  flush(): string {
+    return this.#write(this.#cells.cells.length);
+  }
+
+  #write(upTo: number): string {
+    let text = "";
+    for (; this.#written < upTo; this.#written++) {
+      const cell = this.#cells.cells[this.#written]!;
+      text += colorCell(this.#entries.slice(cell.start, cell.end), this.options);
+    }
+    return text;
+  }
 }
 
 export function legend(options: RenderOptions): string {
   if (!options.color) return "";
   const swatch = (a: number, label: string) => colorToken({ piece: ` ${label} `, advantage: a, candidateSetSize: 2 }, options);
   const single = colorToken({ piece: " single candidate ", advantage: 0, candidateSetSize: 1 }, options);
-  return `advantage log p_dpo − log p_sft: ${swatch(-3, "SFT preferred")} ${swatch(0, "≈ 0")} ${swatch(3, "DPO preferred")} ${single}`;
+  return `advantage log p_dpo − log p_sft: ${swatch(-3, "SFT preferred")} ${swatch(0, "≈ 0")} ${swatch(3, "DPO preferred")} ${single} (a character split across tokens: their summed advantage)`;
 }
 
 export function formatStats(stats: ResponseStats): string {

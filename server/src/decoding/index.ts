@@ -1,6 +1,7 @@
 /** Pure decoding rules over per-step log-probabilities: no model runtime, no I/O. */
 export * from "./best-of-n.ts";
 export * from "./candidates.ts";
+export * from "./characters.ts";
 export * from "./decode.ts";
 export * from "./errors.ts";
 export * from "./logprobs.ts";
