@@ -6,7 +6,7 @@ import { Command } from "commander";
 
 const program = new Command()
   .name("bench")
-  .argument("[suites...]", "quality, speed, inline, bootstrap, dpo-recipe, forge-recipe (default: quality and speed)")
+  .argument("[suites...]", "quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out (default: quality and speed)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
   .option("--novel-prompts <n>", "prompts in unseen phrasings for the quality table's second set (default: --prompts; 0 skips)")
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
@@ -14,7 +14,9 @@ const program = new Command()
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
   .option("--results-name <name>", "quality, speed: write bench/results/<name>.json and .md (default: the suite's name)")
   .option("--pair <dir>", "speed: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf; default .cache/bench-pair, or .cache/bench-1b from forge --bench-1b)")
-  .option("--rounds <n>", "speed: interleaved rounds (default 5)")
+  .option("--rounds <n>", "speed, scale-out: interleaved rounds (default 5 for speed, 3 for scale-out)")
+  .option("--scale-out-prompts <n>", "scale-out: prompts per run (default 60)")
+  .option("--scale-out-tokens <n>", "scale-out: --max-tokens of the runs (default 64)")
   .option("--speed-tokens <n>", "speed: tokens per response (default 64)")
   .option("--no-inline", "speed: skip the inline time-to-first-token measurement (slow on a 1B pair)")
   .option("--gpu <backend>", "speed: offload the pair to this GPU backend (auto, cuda, vulkan, metal; bench/gpu-check.sh picks it)")
@@ -27,7 +29,7 @@ const program = new Command()
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string; withoutFull?: boolean }>();
+const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string; withoutFull?: boolean; scaleOutPrompts?: string; scaleOutTokens?: string }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
@@ -57,8 +59,16 @@ for (const suite of suites) {
   } else if (suite === "dpo-recipe") {
     const { runDpoRecipe } = await import("./dpo-recipe.ts");
     await runDpoRecipe({ log });
+  } else if (suite === "scale-out") {
+    const { runScaleOut } = await import("./scale-out.ts");
+    await runScaleOut({
+      log,
+      ...(options.rounds === undefined ? {} : { rounds: Number(options.rounds) }),
+      ...(options.scaleOutPrompts === undefined ? {} : { prompts: Number(options.scaleOutPrompts) }),
+      ...(options.scaleOutTokens === undefined ? {} : { maxTokens: Number(options.scaleOutTokens) }),
+    });
   } else {
-    console.error(`unknown suite "${suite}" (quality, speed, inline, bootstrap, dpo-recipe)`);
+    console.error(`unknown suite "${suite}" (quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out)`);
     process.exitCode = 2;
   }
 }
