@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Template } from "@huggingface/jinja";
 import { resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
 import { Tokenizer } from "tokenizers";
-import type { FixtureFamily } from "../../server/src/forge/fixtures.ts";
+import { recordedGgufTemplate, TULU_TEMPLATE_SOURCE, ZEPHYR_TEMPLATE_SOURCE, type FixtureFamily } from "../../server/src/forge/fixtures.ts";
 import { chatTemplate, formatPrompt, type ChatMessage } from "../../server/src/runtime/prompt.ts";
 import { prerequisite } from "../ci.ts";
 import { llamaCppFile, realFixture } from "./real-fixtures.ts";
@@ -83,6 +83,18 @@ for (const family of ["llama-3.1", "tulu-3", "qwen3", "spm-32k"] as const) {
         const endId = model.tokenize(turnEnd, true);
         assert.equal(endId.length, 1);
         assert.equal(formatted.tokens.filter((t) => t === endId[0]).length, expectedText.split(turnEnd).length - 1);
+      });
+    }
+
+    if (family === "tulu-3" || family === "spm-32k") {
+      const [source, name] = family === "tulu-3" ? [TULU_TEMPLATE_SOURCE, "Tulu 3's"] : [ZEPHYR_TEMPLATE_SOURCE, "Zephyr's (as TinyLlama Chat ships it)"];
+      void test(`the GGUF's template is ${name} real one, and every chat's prompt ids are it rendered with @huggingface/jinja and tokenized once after BOS`, { skip }, () => {
+        const template = recordedGgufTemplate(source);
+        assert.equal(chatTemplate(model), template);
+        for (const messages of Object.values(CHATS)) {
+          const rendered = new Template(template).render({ messages, add_generation_prompt: true, bos_token: model.tokens.bosString, eos_token: model.tokens.eosString });
+          assert.deepEqual(formatPrompt(model, { messages }).tokens, [model.tokens.bos!, ...model.tokenize(rendered, true)]);
+        }
       });
     }
 

