@@ -4,7 +4,8 @@
  *
  * 1. Package the extension with vsce (linux-x64) and install the .vsix into a fresh code-server.
  * 2. UI: run "AAD: Generate" from the command palette on the built-in pair, wait for the
- *    advantage view's webview and check what it shows; type in an editor and accept an inline
+ *    advantage view's webview and check what it shows, re-run it at a new α, reload the window
+ *    and find the view restored; type in an editor and accept an inline
  *    completion (ghost text, Tab); generate preference pairs through the file dialogs and
  *    cancel from the progress notification.
  * 3. Extension host: VS Code's extensionTestsPath runs host/suite.ts against the installed
@@ -16,32 +17,35 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from "vscode-jsonrpc/node";
+import type { FrameLocator, Page } from "playwright-core";
 import { heldoutPrompts } from "../../server/src/forge/world.ts";
 import { prerequisite } from "../ci.ts";
+import {
+  artifact,
+  here,
+  installExtension,
+  launchBrowser,
+  missingHarness,
+  openWorkbench,
+  packageExtension,
+  prepareCodeServer,
+  quickOpen,
+  root,
+  runCommand,
+  startCodeServer,
+  stopCodeServer,
+  stopDaemon,
+  stopStrayDaemons,
+  waitFor,
+  workbenchUrl,
+  type CodeServer,
+} from "./code-server.ts";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "..", "..");
-const codeServerEntry = join(here, "vscode", "node_modules", "code-server", "out", "node", "entry.js");
-const setupStamp = join(here, "vscode", "node_modules", ".aad-setup-stamp");
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PROMPT = "Beginner here. How do I reverse a list in Python?";
-const EXTENSION_ID = "aad-tools.aad";
-
-/** Screenshots are kept in test-artifacts/e2e (git-ignored) for a person to look at. */
-const artifacts = join(root, "test-artifacts", "e2e");
-function artifact(name: string): string {
-  mkdirSync(artifacts, { recursive: true });
-  return join(artifacts, name);
-}
 
 const timings: Record<string, number> = {};
 async function timed<T>(phase: string, work: () => Promise<T> | T): Promise<T> {
@@ -55,9 +59,7 @@ async function timed<T>(phase: string, work: () => Promise<T> | T): Promise<T> {
 }
 
 function missingPrerequisites(): string[] {
-  const missing: string[] = [];
-  if (!existsSync(chromiumPath)) missing.push(`Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-  if (!existsSync(codeServerEntry) || !existsSync(setupStamp)) missing.push("code-server 4.100.3 (node test/e2e/setup.mjs; needs apt-get install -y libkrb5-dev)");
+  const missing = missingHarness();
   for (const model of ["models/sft.gguf", "models/dpo.gguf"]) if (!existsSync(join(root, model))) missing.push(`the built-in pair: ${model} (npm run forge)`);
   for (const built of ["dist/client/extension.cjs", "dist/server/aad.js", "dist/media/advantage-view.js"]) if (!existsSync(join(root, built))) missing.push(`${built} (npm run build)`);
   return missing;
@@ -66,17 +68,9 @@ function missingPrerequisites(): string[] {
 const missing = missingPrerequisites();
 const skip = prerequisite("the e2e suite's prerequisites", missing.length > 0 ? `missing prerequisites: ${missing.join("; ")}` : undefined);
 
-interface Run {
-  readonly dir: string;
-  readonly userData: string;
-  readonly extensions: string;
-  readonly workspace: string;
-  readonly socket: string;
-  readonly port: number;
+interface Run extends CodeServer {
+  /** Where host/*.ts write their outcomes (AAD_E2E_HOST_RESULTS). */
   readonly hostResults: string;
-  server?: ChildProcess;
-  serverLog: string[];
-  browser?: Browser;
   /** The UI tests' page, shared: the inline test continues in the workbench the first opened. */
   page?: Page | undefined;
   extensionDir?: string;
@@ -84,243 +78,43 @@ interface Run {
 
 let run: Run | undefined;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolvePort(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-function codeServerArgs(r: Run): string[] {
-  return ["--user-data-dir", r.userData, "--extensions-dir", r.extensions];
-}
-
-function codeServerEnv(r: Run): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    XDG_CONFIG_HOME: join(r.dir, "cfg"),
-    XDG_DATA_HOME: join(r.dir, "data"),
-    // The daemon's default socket then lies in this run's folder, never a user's.
-    XDG_RUNTIME_DIR: join(r.dir, "xdg"),
-    AAD_E2E_SOCKET: r.socket,
-    AAD_E2E_HOST_RESULTS: r.hostResults,
-  };
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** `trust`: workspace trust on (restricted mode for a folder nobody trusted), as a user's VS Code has it. */
-async function startCodeServer(r: Run, { trust = false }: { trust?: boolean } = {}): Promise<void> {
-  const server = spawn(
-    process.execPath,
-    [codeServerEntry, "--auth", "none", "--bind-addr", `127.0.0.1:${r.port}`, ...codeServerArgs(r), "--disable-telemetry", "--disable-update-check", ...(trust ? [] : ["--disable-workspace-trust"]), "--disable-getting-started-override", r.workspace],
-    { env: codeServerEnv(r), stdio: ["ignore", "pipe", "pipe"], detached: true },
-  );
-  r.server = server;
-  const keep = (chunk: Buffer): void => {
-    r.serverLog.push(...chunk.toString("utf8").split("\n").filter((line) => line.trim() !== ""));
-    r.serverLog.splice(0, Math.max(0, r.serverLog.length - 400));
-  };
-  server.stdout.on("data", keep);
-  server.stderr.on("data", keep);
-  await waitFor("code-server /healthz", 60_000, async () => {
-    if (server.exitCode !== null) throw new Error(`code-server exited with ${server.exitCode}:\n${r.serverLog.slice(-20).join("\n")}`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${r.port}/healthz`);
-      return response.ok ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-}
-
-async function launchBrowser(r: Run): Promise<Browser> {
-  const home = join(r.dir, "browser-home");
-  mkdirSync(home, { recursive: true });
-  r.browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, ".config") },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-  });
-  return r.browser;
-}
-
-/** Runs a command from the palette. The palette snapshots commands when it opens: retry until ours is listed. */
-async function runCommand(page: Page, title: string): Promise<void> {
-  const input = page.locator(".quick-input-widget .quick-input-box input");
-  const row = page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first();
-  await waitFor(`the palette to list "${title}"`, 60_000, async () => {
-    await page.keyboard.press("Escape");
-    await page.keyboard.press("F1");
-    await input.waitFor({ state: "visible", timeout: 5000 });
-    await input.fill(`>${title}`);
-    try {
-      await row.waitFor({ state: "visible", timeout: 3000 });
-      return true;
-    } catch {
-      return undefined;
-    }
-  });
-  await page.keyboard.press("Enter");
-}
-
 function advantageView(page: Page): FrameLocator {
   return page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
 }
 
-/** The daemons started for this run listen on its socket; ask the live one for its pid, then end it. */
-async function stopDaemon(socketPath: string): Promise<void> {
-  if (!existsSync(socketPath)) return;
-  const pid = await new Promise<number | undefined>((resolvePid) => {
-    const socket = connect(socketPath);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolvePid(undefined);
-    }, 5000);
-    socket.once("error", () => {
-      clearTimeout(timer);
-      resolvePid(undefined);
-    });
-    socket.once("connect", () => {
-      const connection = createMessageConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket));
-      connection.listen();
-      connection
-        .sendRequest<{ pid: number }>("aad/status")
-        .then((status) => resolvePid(status.pid), () => resolvePid(undefined))
-        .finally(() => {
-          clearTimeout(timer);
-          connection.dispose();
-          socket.destroy();
-        });
-    });
-  });
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, "SIGTERM");
-    await waitFor(`daemon ${pid} to exit`, 5000, () => (existsSync(`/proc/${pid}`) ? undefined : true));
-  } catch {
-    // Gone already, or stopStrayDaemons gets it.
-  }
-}
-
-async function stopCodeServer(r: Run): Promise<void> {
-  const server = r.server;
-  if (server?.pid === undefined || server.exitCode !== null || server.signalCode !== null) return;
-  const exited = new Promise((resolveExit) => server.once("exit", resolveExit));
-  const signal = (name: NodeJS.Signals): void => {
-    try {
-      process.kill(-server.pid!, name);
-    } catch {
-      // Already gone.
-    }
-  };
-  signal("SIGTERM");
-  const stopped = await Promise.race([exited.then(() => true), new Promise((r2) => setTimeout(() => r2(false), 5000).unref())]);
-  if (!stopped) signal("SIGKILL");
-  server.stdout?.destroy();
-  server.stderr?.destroy();
-}
-
-/** Daemons of this run that are still alive (one the tests orphaned): found by this run's folder in their command line, ended by pid. */
-function stopStrayDaemons(runDir: string): void {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let commandLine: string;
-    try {
-      commandLine = readFileSync(join("/proc", entry, "cmdline"), "utf8");
-    } catch {
-      continue;
-    }
-    const args = commandLine.split("\0");
-    if (args.some((arg) => arg.startsWith(`${runDir}/`) && arg.endsWith("aad.js")) && args.includes("serve")) {
-      console.log(`# e2e: ending a daemon left running (pid ${entry})`);
-      try {
-        process.kill(Number(entry), "SIGTERM");
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-  }
+/** An instance for this suite: the host modules write their outcomes where AAD_E2E_HOST_RESULTS says. */
+async function prepareRun(dir: string, options: { extensions?: string; userSettings: Record<string, unknown> }): Promise<Run> {
+  const hostResults = join(dir, "host-results.json");
+  const cs = await prepareCodeServer({ dir, ...options, env: { AAD_E2E_HOST_RESULTS: hostResults } });
+  return Object.assign(cs, { hostResults });
 }
 
 before(async () => {
   if (skip !== false) return;
   // A short path: Unix socket paths are limited to 107 bytes.
   const dir = mkdtempSync(join(tmpdir(), "aad-e2e-"));
-  run = {
-    dir,
-    userData: join(dir, "ud"),
-    extensions: join(dir, "ext"),
-    workspace: join(dir, "ws"),
-    socket: join(dir, "d", "aad.sock"),
-    port: await freePort(),
-    hostResults: join(dir, "host-results.json"),
-    serverLog: [],
-  };
-  const r = run;
-  for (const folder of [r.userData, r.extensions, r.workspace, join(r.userData, "User"), join(r.userData, "Machine"), join(dir, "xdg")]) {
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
-  }
-  // code-server is a remote window: machine-scoped settings come from the machine's settings file.
-  writeFileSync(join(r.userData, "Machine", "settings.json"), JSON.stringify({ "aad.daemon.socketPath": r.socket }, null, 2));
+  const r = (run = await prepareRun(dir, {
+    userSettings: {
+      "aad.inline.enabled": true,
+      "aad.inline.debounceMs": 50,
+      "editor.inlineSuggest.enabled": true,
+      "security.workspace.trust.enabled": false,
+      "workbench.startupEditor": "none",
+      "workbench.tips.enabled": false,
+      "workbench.welcomePage.walkthroughs.openOnInstall": false,
+      "extensions.autoUpdate": false,
+      "extensions.autoCheckUpdates": false,
+      "telemetry.telemetryLevel": "off",
+      "update.mode": "none",
+    },
+  }));
   writeFileSync(join(r.workspace, "notes.md"), "# Notes\n\n");
-  writeFileSync(
-    join(r.userData, "User", "settings.json"),
-    JSON.stringify(
-      {
-        "aad.inline.enabled": true,
-        "aad.inline.debounceMs": 50,
-        "editor.inlineSuggest.enabled": true,
-        "security.workspace.trust.enabled": false,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": false,
-        "workbench.welcomePage.walkthroughs.openOnInstall": false,
-        "extensions.autoUpdate": false,
-        "extensions.autoCheckUpdates": false,
-        "telemetry.telemetryLevel": "off",
-        "update.mode": "none",
-      },
-      null,
-      2,
-    ),
-  );
 
   const vsix = join(dir, "aad-linux-x64.vsix");
-  await timed("package (vsce)", () => {
-    const result = spawnSync(
-      process.execPath,
-      [join(root, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", "linux-x64", "--readme-path", "docs/MARKETPLACE.md", "--no-rewrite-relative-links", "--skip-license", "--out", vsix],
-      { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
-    );
-    assert.equal(result.status, 0, `vsce package failed:\n${result.stdout}\n${result.stderr}`);
-  });
+  await timed("package (vsce)", () => packageExtension(vsix));
   timings.vsixBytes = statSync(vsix).size;
   console.log(`# e2e vsix: ${(statSync(vsix).size / 1e6).toFixed(1)} MB`);
-
-  await timed("install the vsix", () => {
-    const result = spawnSync(process.execPath, [codeServerEntry, ...codeServerArgs(r), "--install-extension", vsix], {
-      env: codeServerEnv(r),
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    assert.equal(result.status, 0, `code-server --install-extension failed:\n${result.stdout}\n${result.stderr}`);
-  });
-  const installed = readdirSync(r.extensions).find((name) => name.startsWith(`${EXTENSION_ID}-`));
-  assert.ok(installed, `the extension is not in ${r.extensions}: ${readdirSync(r.extensions).join(", ")}`);
-  r.extensionDir = join(r.extensions, installed);
+  r.extensionDir = await timed("install the vsix", () => installExtension(r, vsix));
 
   await timed("start code-server", () => startCodeServer(r));
   await timed("launch Chromium", () => launchBrowser(r));
@@ -347,8 +141,7 @@ async function uiStep(r: Run, name: string, step: (page: Page) => Promise<void>)
     const opened = await r.browser!.newPage({ viewport: { width: 1400, height: 900 } });
     page = r.page = opened;
     await timed("UI: open the workbench", async () => {
-      await opened.goto(`http://127.0.0.1:${r.port}/?folder=${encodeURIComponent(r.workspace)}`);
-      await opened.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60_000 });
+      await openWorkbench(opened, r, 60_000);
     });
   }
   try {
@@ -457,6 +250,51 @@ test("Re-run in the advantage view at a new α decodes again and shows the new a
   });
 });
 
+test("the advantage view comes back after Reload Window with the same answers, and its restored controls re-run from them", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  await uiStep(r, "reload", async (page) => {
+    await timed("UI: Reload Window → the advantage view restored", async () => {
+      const view = advantageView(page);
+      const current = view.locator('.column[data-column="current"]');
+      await current.locator('.status[data-state="done"]').waitFor({ timeout: 60_000 });
+      const shown = async (): Promise<Record<string, unknown>> => ({
+        title: await view.locator("h1").first().textContent(),
+        headings: await view.locator(".column h2").allTextContents(),
+        answers: await view.locator(".column .tokens").allTextContents(),
+        rewards: await view.locator('.column dd[data-field="implicitReward"]').allTextContents(),
+        alpha: await view.locator('.run-info [data-field="alpha"] .fact-value').textContent(),
+        prompt: await view.locator(".run-info .prompt-text").textContent(),
+      });
+      const before = await shown();
+      // The re-run's two answers are on show (the previous test); VS Code's reload must bring back both.
+      assert.equal((before.answers as string[]).length, 2, JSON.stringify(before));
+      const reloaded = page.waitForEvent("load", { timeout: 60_000 });
+      await runCommand(page, "Developer: Reload Window");
+      await reloaded;
+      await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60_000 });
+      // No command runs after the reload: only the panel serializer can put the answers back.
+      await current.locator('.status[data-state="done"]').waitFor({ timeout: 60_000 });
+      assert.deepEqual(await shown(), before, "the restored view shows what was shown before the reload");
+      // The controls come back set to the run on show, and work: Re-run compares against the restored answer.
+      const rerun = view.locator("button.rerun");
+      await waitFor("Re-run to be enabled after the reload", 60_000, async () => ((await rerun.isEnabled()) ? true : undefined));
+      assert.equal(await view.locator(".alpha-value").textContent(), "0.50");
+      assert.equal(await view.locator(".method-select").inputValue(), "aad");
+      await view.locator("input.alpha").focus();
+      for (let i = 0; i < 40; i++) await page.keyboard.press("ArrowLeft");
+      assert.equal(await view.locator(".alpha-value").textContent(), "0.10");
+      await page.screenshot({ path: artifact("reload-restored.png") });
+      await rerun.click();
+      await waitFor("the re-run from the restored view", 120_000, async () =>
+        (await view.locator('.column[data-column="previous"] h2').textContent()) === "before: aad · α 0.5" && (await current.locator('.status[data-state="done"]').count()) > 0 ? true : undefined,
+      );
+      assert.equal(await view.locator('.column[data-column="previous"] .tokens').textContent(), (before.answers as string[])[1], "the restored answer is the one compared against");
+      assert.equal(await current.locator("h2").textContent(), "aad · α 0.1");
+      console.log(`# e2e reload: ${(before.answers as string[]).map((answer) => answer.length).join(" + ")} characters of answers restored; re-run from the restored view at α 0.1`);
+    });
+  });
+});
+
 test("Explain Selection paints the selected text by advantage, with a hover per token, and the view shows the prompt and mode", { skip, timeout: 300_000 }, async () => {
   const r = run!;
   const selected = "Use reversed(items) or items[::-1] to reverse a list.";
@@ -464,11 +302,8 @@ test("Explain Selection paints the selected text by advantage, with a hover per 
   await uiStep(r, "explain", async (page) => {
     await timed("UI: Explain Selection → editor decorations", async () => {
       await runCommand(page, "View: Close All Editors");
-      await page.keyboard.press("Control+P");
+      await quickOpen(page, "explain.md");
       const input = page.locator(".quick-input-widget .quick-input-box input");
-      await input.fill("explain.md");
-      await page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: "explain.md" }).first().waitFor();
-      await page.keyboard.press("Enter");
       const editor = page.locator(".monaco-editor .view-lines").first();
       await editor.waitFor();
       await editor.click();
@@ -512,11 +347,7 @@ test("an inline completion shows as ghost text, and a word of it then the rest a
   await uiStep(r, "inline", async (page) => {
     await timed("UI: inline completion accepted with Tab", async () => {
       await runCommand(page, "View: Close All Editors");
-      await page.keyboard.press("Control+P");
-      const input = page.locator(".quick-input-widget .quick-input-box input");
-      await input.fill("notes.md");
-      await page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: "notes.md" }).first().waitFor();
-      await page.keyboard.press("Enter");
+      await quickOpen(page, "notes.md");
       const editor = page.locator(".monaco-editor .view-lines").first();
       await editor.waitFor();
       await editor.click();
@@ -623,70 +454,19 @@ test("AAD: Generate Preference Pairs picks both files through the dialogs, shows
   r.page = undefined;
 });
 
-test("the extension-host suite passes against the installed extension and a real daemon", { skip, timeout: 300_000 }, async () => {
-  const r = run!;
-  const hostDir = join(r.dir, "host");
-  await timed("host: bundle the suite", async () => {
-    mkdirSync(hostDir, { recursive: true });
-    writeFileSync(join(hostDir, "package.json"), JSON.stringify({ type: "commonjs" }));
-    await build({
-      entryPoints: [join(here, "host", "suite.ts")],
-      outfile: join(hostDir, "index.js"),
-      bundle: true,
-      platform: "node",
-      format: "cjs",
-      target: "node20",
-      external: ["vscode"],
-      logLevel: "warning",
-    });
-  });
-  const page = await r.browser!.newPage();
-  const lines: string[] = [];
-  try {
-    const exitCode = await timed("host: run the suite", async () => {
-      let resolveExit: (code: number) => void = () => undefined;
-      const exited = new Promise<number>((resolvePromise) => (resolveExit = resolvePromise));
-      await page.exposeFunction("codeAutomationExit", (code: number) => {
-        resolveExit(code);
-      });
-      await page.exposeFunction("codeAutomationLog", (type: string, args: unknown[]) => {
-        lines.push(`${type}: ${args.map(String).join(" ")}`);
-      });
-      page.on("console", (message) => lines.push(`console.${message.type()}: ${message.text()}`));
-      const remote = (path: string): string => `vscode-remote://127.0.0.1:${r.port}${path}`;
-      const payload = JSON.stringify([
-        ["extensionDevelopmentPath", remote(r.extensionDir!)],
-        ["extensionTestsPath", remote(join(hostDir, "index.js"))],
-      ]);
-      await page.goto(`http://127.0.0.1:${r.port}/?folder=${encodeURIComponent(r.workspace)}&payload=${encodeURIComponent(payload)}`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<number>((_, reject) => (timer = setTimeout(() => reject(new Error("the extension-host suite did not exit within 240 s")), 240_000)));
-      // The timer is cleared either way: a pending one would hold the test process open.
-      return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
-    });
-    const outcomes = existsSync(r.hostResults) ? (JSON.parse(readFileSync(r.hostResults, "utf8")) as { name: string; ok: boolean; ms: number; error?: string }[]) : [];
-    for (const outcome of outcomes) console.log(`# host ${outcome.ok ? "ok" : "FAILED"} - ${outcome.name} (${outcome.ms} ms)${outcome.error === undefined ? "" : `\n${outcome.error}`}`);
-    const failures = outcomes.filter((outcome) => !outcome.ok);
-    assert.ok(outcomes.length > 0, `the suite wrote no results (exit code ${exitCode}):\n${lines.slice(-40).join("\n")}`);
-    assert.deepEqual(failures.map((f) => f.name), [], failures.map((f) => f.error).join("\n\n"));
-    assert.equal(exitCode, 0, lines.slice(-40).join("\n"));
-  } catch (error) {
-    console.log(`# e2e code-server log tail:\n${r.serverLog.slice(-30).join("\n")}`);
-    throw error;
-  } finally {
-    await page.close();
-  }
-});
+type HostOutcome = { name: string; ok: boolean; ms: number; error?: string };
 
 /**
  * Bundles a host module (host/*.ts) and runs it through VS Code's extensionTestsPath in the
  * code-server of `r`; returns its outcomes (each case's name, ok, error).
  */
-async function runHostModule(r: Run, entry: string): Promise<{ exitCode: number; outcomes: { name: string; ok: boolean; ms: number; error?: string }[]; lines: string[] }> {
+async function runHostModule(r: Run, entry: string): Promise<{ exitCode: number; outcomes: HostOutcome[]; lines: string[] }> {
   const hostDir = join(r.dir, `host-${entry.replace(/\W/g, "-")}`);
-  mkdirSync(hostDir, { recursive: true });
-  writeFileSync(join(hostDir, "package.json"), JSON.stringify({ type: "commonjs" }));
-  await build({ entryPoints: [join(here, "host", entry)], outfile: join(hostDir, "index.js"), bundle: true, platform: "node", format: "cjs", target: "node20", external: ["vscode"], logLevel: "warning" });
+  await timed(`host: bundle ${entry}`, async () => {
+    mkdirSync(hostDir, { recursive: true });
+    writeFileSync(join(hostDir, "package.json"), JSON.stringify({ type: "commonjs" }));
+    await build({ entryPoints: [join(here, "host", entry)], outfile: join(hostDir, "index.js"), bundle: true, platform: "node", format: "cjs", target: "node20", external: ["vscode"], logLevel: "warning" });
+  });
   const page = await r.browser!.newPage();
   const lines: string[] = [];
   try {
@@ -696,15 +476,17 @@ async function runHostModule(r: Run, entry: string): Promise<{ exitCode: number;
     await page.exposeFunction("codeAutomationLog", (type: string, args: unknown[]) => lines.push(`${type}: ${args.map(String).join(" ")}`));
     page.on("console", (message) => lines.push(`console.${message.type()}: ${message.text()}`));
     const remote = (path: string): string => `vscode-remote://127.0.0.1:${r.port}${path}`;
-    const payload = JSON.stringify([
-      ["extensionDevelopmentPath", remote(r.extensionDir!)],
-      ["extensionTestsPath", remote(join(hostDir, "index.js"))],
-    ]);
-    await page.goto(`http://127.0.0.1:${r.port}/?folder=${encodeURIComponent(r.workspace)}&payload=${encodeURIComponent(payload)}`);
+    await page.goto(
+      workbenchUrl(r, [
+        ["extensionDevelopmentPath", remote(r.extensionDir!)],
+        ["extensionTestsPath", remote(join(hostDir, "index.js"))],
+      ]),
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<number>((_, reject) => (timer = setTimeout(() => reject(new Error(`${entry} did not exit within 240 s:\n${lines.slice(-40).join("\n")}`)), 240_000)));
-    const exitCode = await Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
-    const outcomes = existsSync(r.hostResults) ? (JSON.parse(readFileSync(r.hostResults, "utf8")) as { name: string; ok: boolean; ms: number; error?: string }[]) : [];
+    // The timer is cleared either way: a pending one would hold the test process open.
+    const exitCode = await timed(`host: run ${entry}`, () => Promise.race([exited, timeout]).finally(() => clearTimeout(timer)));
+    const outcomes = existsSync(r.hostResults) ? (JSON.parse(readFileSync(r.hostResults, "utf8")) as HostOutcome[]) : [];
     for (const outcome of outcomes) console.log(`# host ${outcome.ok ? "ok" : "FAILED"} - ${outcome.name} (${outcome.ms} ms)${outcome.error === undefined ? "" : `\n${outcome.error}`}`);
     return { exitCode, outcomes, lines };
   } finally {
@@ -712,27 +494,33 @@ async function runHostModule(r: Run, entry: string): Promise<{ exitCode: number;
   }
 }
 
+/** A host module's run passed: it wrote outcomes, none failed, and it exited 0. */
+function assertHostPassed(what: string, { exitCode, outcomes, lines }: { exitCode: number; outcomes: HostOutcome[]; lines: string[] }): void {
+  const failures = outcomes.filter((outcome) => !outcome.ok);
+  assert.ok(outcomes.length > 0, `${what} wrote no results (exit code ${exitCode}):\n${lines.slice(-40).join("\n")}`);
+  assert.deepEqual(failures.map((f) => f.name), [], failures.map((f) => f.error).join("\n\n"));
+  assert.equal(exitCode, 0, lines.slice(-40).join("\n"));
+}
+
+test("the extension-host suite passes against the installed extension and a real daemon", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  try {
+    assertHostPassed("the suite", await runHostModule(r, "suite.ts"));
+  } catch (error) {
+    console.log(`# e2e code-server log tail:\n${r.serverLog.slice(-30).join("\n")}`);
+    throw error;
+  }
+});
+
 test("in an untrusted workspace (code-server with workspace trust on) no model path from the workspace's settings is loaded", { skip, timeout: 300_000 }, async () => {
   const main = run!;
-  const dir = join(main.dir, "t");
-  const t: Run = {
-    dir,
-    userData: join(dir, "ud"),
+  const t = await prepareRun(join(main.dir, "t"), {
     extensions: main.extensions,
-    workspace: join(dir, "ws"),
-    socket: join(dir, "d", "aad.sock"),
-    port: await freePort(),
-    hostResults: join(dir, "host-results.json"),
-    serverLog: [],
-    extensionDir: main.extensionDir!,
-    ...(main.browser === undefined ? {} : { browser: main.browser }),
-  };
-  for (const folder of [join(t.userData, "User"), join(t.userData, "Machine"), join(t.workspace, ".vscode"), join(t.workspace, "models"), join(dir, "xdg")]) mkdirSync(folder, { recursive: true, mode: 0o700 });
-  writeFileSync(join(t.userData, "Machine", "settings.json"), JSON.stringify({ "aad.daemon.socketPath": t.socket }, null, 2));
-  writeFileSync(
-    join(t.userData, "User", "settings.json"),
-    JSON.stringify({ "security.workspace.trust.enabled": true, "security.workspace.trust.startupPrompt": "never", "workbench.startupEditor": "none", "extensions.autoUpdate": false, "extensions.autoCheckUpdates": false, "telemetry.telemetryLevel": "off", "update.mode": "none" }, null, 2),
-  );
+    userSettings: { "security.workspace.trust.enabled": true, "security.workspace.trust.startupPrompt": "never", "workbench.startupEditor": "none", "extensions.autoUpdate": false, "extensions.autoCheckUpdates": false, "telemetry.telemetryLevel": "off", "update.mode": "none" },
+  });
+  t.extensionDir = main.extensionDir!;
+  if (main.browser !== undefined) t.browser = main.browser;
+  for (const folder of [join(t.workspace, ".vscode"), join(t.workspace, "models")]) mkdirSync(folder, { recursive: true, mode: 0o700 });
   // Real model files inside the workspace, named by its settings: loading them would work, so only the trust rule keeps them out.
   const workspaceModels = { sft: join(t.workspace, "models", "ws-sft.gguf"), dpo: join(t.workspace, "models", "ws-dpo.gguf") };
   copyFileSync(join(root, "models", "sft.gguf"), workspaceModels.sft);
@@ -740,11 +528,7 @@ test("in an untrusted workspace (code-server with workspace trust on) no model p
   writeFileSync(join(t.workspace, ".vscode", "settings.json"), JSON.stringify({ "aad.models.sft": workspaceModels.sft, "aad.models.dpo": workspaceModels.dpo, "aad.daemon.connection": "private" }, null, 2));
   try {
     await timed("trust: start code-server with workspace trust on", () => startCodeServer(t, { trust: true }));
-    const { exitCode, outcomes, lines } = await timed("trust: run the restricted-mode suite", () => runHostModule(t, "trust.ts"));
-    const failures = outcomes.filter((outcome) => !outcome.ok);
-    assert.ok(outcomes.length > 0, `the restricted-mode suite wrote no results (exit code ${exitCode}):\n${lines.slice(-40).join("\n")}`);
-    assert.deepEqual(failures.map((f) => f.name), [], failures.map((f) => f.error).join("\n\n"));
-    assert.equal(exitCode, 0);
+    assertHostPassed("the restricted-mode suite", await timed("trust: run the restricted-mode suite", () => runHostModule(t, "trust.ts")));
   } catch (error) {
     console.log(`# e2e trust code-server log tail:\n${t.serverLog.slice(-30).join("\n")}`);
     throw error;
