@@ -13,7 +13,6 @@ import {
   isMethodName,
   METHOD_NAMES,
   METHODS,
-  type RuleSpec,
 } from "../../server/src/decoding/index.ts";
 
 void describe("method registry", () => {
@@ -88,7 +87,7 @@ void describe("method registry", () => {
     const step = { dpo: dense([-0.5, -1.2, -2, -3.5]), sft: dense([-0.4, -2, -1.1, -3]), reference: dense([-1, -1, -1.5, -2]) };
     for (const method of METHOD_NAMES) {
       const plain = createRule({ method });
-      const listed = createRule({ method, ...METHODS[method].defaults } as RuleSpec);
+      const listed = createRule({ method, ...METHODS[method].defaults });
       assert.deepEqual(listed.needs, plain.needs, method);
       const [a, b] = [createRng(method), createRng(method)];
       for (let i = 0; i < 50; i++) assert.equal(listed.pick(step, a), plain.pick(step, b), `${method}, draw ${i}`);
