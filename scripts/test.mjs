@@ -17,5 +17,8 @@ function collect(dir) {
 
 const filter = process.argv.slice(2);
 const files = collect("test").filter((f) => filter.length === 0 || filter.some((p) => f.includes(p))).sort();
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
+// A file whose tests pass but whose process never exits (a thread or handle left open) would
+// otherwise hold the run until CI's own limit kills it with no name attached: each file and each
+// test gets 20 minutes, far above the slowest file (the VS Code suite, ~5 min on a loaded machine).
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-timeout=1200000", ...files], { stdio: "inherit" });
 process.exit(result.status ?? 1);

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -71,6 +72,41 @@ test("a DPO run interrupted at two checkpoints and resumed ends exactly where an
     // A checkpoint of another run is refused by name, not silently resumed.
     await assert.rejects(trainDpo(config, base, lora(), data.slice(0, 10), { ...options, checkpoints: dpoCheckpointFile(file, 2) }), /DPO checkpoint is for another run \(14 pairs/);
     assert.ok(existsSync(file));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a refused checkpoint leaves nothing running: the process that tried it exits by itself", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "aad-dpo-refused-"));
+  try {
+    // A checkpoint of a 14-pair run, then a 10-pair run pointed at it, in a process of its own:
+    // a worker thread left behind by the refusal would keep that process alive until the timeout.
+    const script = `
+      import * as tf from "@tensorflow/tfjs";
+      import "@tensorflow/tfjs-backend-wasm";
+      import { createRng } from "./server/src/decoding/rng.ts";
+      import { dpoCheckpointFile } from "./server/src/forge/checkpoint-file.ts";
+      import { initialLora, initialWeights } from "./server/src/forge/model.ts";
+      import { trainDpo } from "./server/src/forge/train.ts";
+      await tf.setBackend("wasm");
+      const config = ${JSON.stringify(config)};
+      const rng = createRng(7);
+      const seq = () => ({ tokens: [2, 3, 2 + rng.int(30), 4, 1], responseStart: 2 });
+      const data = Array.from({ length: 14 }, () => ({ chosen: seq(), rejected: seq() }));
+      const options = { epochs: 1, batchSize: 4, learningRate: 5e-3, beta: 0.1, seed: 3, padToken: 0 };
+      const base = initialWeights(config, createRng(1));
+      const file = ${JSON.stringify(join(dir, "dpo.checkpoint"))};
+      await trainDpo(config, base, initialLora(config, 4, 8, createRng(2)), data, { ...options, checkpoints: dpoCheckpointFile(file, 2) });
+      await trainDpo(config, base, initialLora(config, 4, 8, createRng(2)), data.slice(0, 10), { ...options, checkpoints: dpoCheckpointFile(file, 2) }).then(
+        () => console.log("resumed"),
+        (e) => console.log("refused: " + e.message),
+      );
+    `;
+    const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(run.signal, null, `the process did not exit by itself within 60 s:\n${run.stdout}\n${run.stderr.slice(-2000)}`);
+    assert.equal(run.status, 0, run.stderr.slice(-2000));
+    assert.match(run.stdout, /refused: the DPO checkpoint is for another run \(14 pairs/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

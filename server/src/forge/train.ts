@@ -115,7 +115,6 @@ export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Ar
   const rng = createRng(options.seed).fork("sft-batches");
   const weights = toVariables(config, init, true);
   const variables = flattenWeights(weights);
-  const worker = new GradientWorker(config);
   const optimizer = new ScheduledAdam(options.learningRate, 0.9, 0.98, 1e-8);
   const lossCurve: number[] = [];
   let order: number[] = [];
@@ -137,6 +136,8 @@ export async function trainSft(config: ModelConfig, init: ModelWeights<Float32Ar
     first = resumed.step;
     options.log?.(`sft: resumed at step ${first}/${options.steps}`);
   }
+  // Started only now: a checkpoint that fails to load must not leave a thread (and the process) running.
+  const worker = new GradientWorker(config);
   try {
     worker.setWeights(resumed ? resumed.weights : flattenWeights(init));
     for (let step = first; step < options.steps; step++) {
@@ -289,21 +290,22 @@ export interface DpoResult extends TrainResult<LoraWeights<Float32Array>> {
 }
 
 export async function trainDpo(config: ModelConfig, base: ModelWeights<Float32Array>, init: LoraWeights<Float32Array>, pairs: readonly PreferencePair[], options: DpoOptions): Promise<DpoResult> {
+  const stepsPerEpoch = Math.ceil(pairs.length / options.batchSize);
+  const total = stepsPerEpoch * options.epochs;
+  // Checked before the worker thread exists: a refused checkpoint must not leave a thread (and the process) running.
+  const resumed = await options.checkpoints?.load();
+  if (resumed && (resumed.refChosen.length !== pairs.length || resumed.step > total)) throw new Error(`the DPO checkpoint is for another run (${resumed.refChosen.length} pairs, step ${resumed.step}; this run has ${pairs.length} pairs and ${total} steps)`);
   const rng = createRng(options.seed).fork("dpo-batches");
   const frozen = toVariables(config, base, false);
   const lora = loraToVariables(config, init);
   const variables = flattenLora(lora);
   const worker = new GradientWorker(config);
   const optimizer = new ScheduledAdam(options.learningRate, 0.9, 0.98, 1e-8);
-  const stepsPerEpoch = Math.ceil(pairs.length / options.batchSize);
-  const total = stepsPerEpoch * options.epochs;
   const lossCurve: number[] = [];
   let correct = 0;
   let seen = 0;
   let step = 0;
   const displacement: { chosen: number; rejected: number }[] = [];
-  const resumed = await options.checkpoints?.load();
-  if (resumed && (resumed.refChosen.length !== pairs.length || resumed.step > total)) throw new Error(`the DPO checkpoint is for another run (${resumed.refChosen.length} pairs, step ${resumed.step}; this run has ${pairs.length} pairs and ${total} steps)`);
   try {
     worker.setFrozenWeights(flattenWeights(base));
     const refChosen = resumed ? resumed.refChosen : await referenceLogprobs(config, frozen, worker, pairs.map((p) => p.chosen), options.padToken);
