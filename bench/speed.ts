@@ -258,6 +258,7 @@ function meanTimeline(runs: readonly StepTimeline[]): Omit<StepTimeline, "tokens
     decodeMs: { dpo: mean((r) => r.decodeMs.dpo), sft: mean((r) => r.decodeMs.sft) },
     samplingMs: { dpo: mean((r) => r.samplingMs.dpo), sft: mean((r) => r.samplingMs.sft) },
     samplingCalls: { dpo: mean((r) => r.samplingCalls.dpo), sft: mean((r) => r.samplingCalls.sft) },
+    samplerSetupMs: mean((r) => r.samplerSetupMs),
   };
 }
 
@@ -268,11 +269,13 @@ function timelineSection(variants: readonly { name: string; runs: readonly StepT
     ``,
     `Every native call of each model is timed from issue to settle (bench/timeline.ts), in separate runs after the rounds above, on the same prompts. "Nothing native" is JavaScript on the main thread plus the hand-offs to and from node-llama-cpp's worker threads. A decode's time includes waiting for a core.`,
     ``,
-    `| variant | wall | both decoding | one decoding | sampling only | nothing native | DPO decode | SFT decode | DPO sampling (calls) | SFT sampling (calls) |`,
-    `|---|---|---|---|---|---|---|---|---|---|`,
+    `"Sampler setup" is configuring the native samplers (our mask, then node-llama-cpp's synchronous \`applyConfig\`) on the main thread, both models together, already counted in the other columns: a "within" pass hands it a mask of every token outside the candidate set, which it compares, copies into a vector and copies again into a new llama.cpp logit-bias sampler, so its cost grows with the vocabulary.`,
+    ``,
+    `| variant | wall | both decoding | one decoding | sampling only | nothing native | DPO decode | SFT decode | DPO sampling (calls) | SFT sampling (calls) | sampler setup |`,
+    `|---|---|---|---|---|---|---|---|---|---|---|`,
     ...variants.map(({ name, runs }) => {
       const t = meanTimeline(runs);
-      return `| ${name} | ${ms(t.wallMs)} | ${ms(t.bothDecodingMs)} | ${ms(t.oneDecodingMs)} | ${ms(t.samplingOnlyMs)} | ${ms(t.nothingNativeMs)} | ${ms(t.decodeMs.dpo)} | ${ms(t.decodeMs.sft)} | ${ms(t.samplingMs.dpo)} (${t.samplingCalls.dpo.toFixed(2)}) | ${ms(t.samplingMs.sft)} (${t.samplingCalls.sft.toFixed(2)}) |`;
+      return `| ${name} | ${ms(t.wallMs)} | ${ms(t.bothDecodingMs)} | ${ms(t.oneDecodingMs)} | ${ms(t.samplingOnlyMs)} | ${ms(t.nothingNativeMs)} | ${ms(t.decodeMs.dpo)} | ${ms(t.decodeMs.sft)} | ${ms(t.samplingMs.dpo)} (${t.samplingCalls.dpo.toFixed(2)}) | ${ms(t.samplingMs.sft)} (${t.samplingCalls.sft.toFixed(2)}) | ${ms(t.samplerSetupMs)} |`;
     }),
     ``,
   ];

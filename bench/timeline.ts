@@ -14,6 +14,7 @@
  */
 import type { RuleSpec } from "../server/src/decoding/index.ts";
 import { generate, type ModelPair, type Schedule, type TraceMode } from "../server/src/runtime/index.ts";
+import { NativeSamplers } from "../server/src/runtime/native-sampling.ts";
 
 export interface StepTimeline {
   readonly tokens: number;
@@ -27,6 +28,12 @@ export interface StepTimeline {
   readonly decodeMs: { readonly dpo: number; readonly sft: number };
   readonly samplingMs: { readonly dpo: number; readonly sft: number };
   readonly samplingCalls: { readonly dpo: number; readonly sft: number };
+  /**
+   * Per token: time configuring the native samplers (`NativeSamplers.configure`: our mask and
+   * node-llama-cpp's synchronous `AddonSampler.applyConfig`), on the main thread, both models together. A "within" pass hands it the mask of every token outside the
+   * candidate set, so this grows with the vocabulary; it is part of the other columns' time.
+   */
+  readonly samplerSetupMs: number;
 }
 
 type Kind = "decode" | "sample";
@@ -62,6 +69,23 @@ export async function stepTimeline(pair: ModelPair, request: { prompt: string; m
       restore.push(() => Reflect.deleteProperty(addon, method));
     }
   }
+  // The sampler's configuration is synchronous main-thread work: our mask plus the addon's
+  // applyConfig (non-configurable on its prototype, so our wrapper around it is timed instead).
+  const setups: { start: number; end: number }[] = [];
+  const configure = Object.getOwnPropertyDescriptor(NativeSamplers.prototype, "configure")!;
+  const original = configure.value as (...args: unknown[]) => unknown;
+  Object.defineProperty(NativeSamplers.prototype, "configure", {
+    ...configure,
+    value: function timed(this: unknown, ...args: unknown[]) {
+      const start = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        setups.push({ start, end: performance.now() });
+      }
+    },
+  });
+  restore.push(() => Object.defineProperty(NativeSamplers.prototype, "configure", configure));
   let started = 0;
   let ended = 0;
   let tokens = 0;
@@ -119,5 +143,6 @@ export async function stepTimeline(pair: ModelPair, request: { prompt: string; m
     decodeMs: { dpo: total("dpo", "decode"), sft: total("sft", "decode") },
     samplingMs: { dpo: total("dpo", "sample"), sft: total("sft", "sample") },
     samplingCalls: { dpo: calls("dpo"), sft: calls("sft") },
+    samplerSetupMs: per(setups.filter((i) => i.end > started && i.start < ended).reduce((sum, i) => sum + (i.end - i.start), 0)),
   };
 }
