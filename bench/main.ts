@@ -6,7 +6,7 @@ import { Command } from "commander";
 
 const program = new Command()
   .name("bench")
-  .argument("[suites...]", "quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out (default: quality and speed)")
+  .argument("[suites...]", "quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out, generalization (default: quality and speed)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
   .option("--novel-prompts <n>", "prompts in unseen phrasings for the quality table's second set (default: --prompts; 0 skips)")
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
@@ -67,8 +67,11 @@ for (const suite of suites) {
       ...(options.scaleOutPrompts === undefined ? {} : { prompts: Number(options.scaleOutPrompts) }),
       ...(options.scaleOutTokens === undefined ? {} : { maxTokens: Number(options.scaleOutTokens) }),
     });
+  } else if (suite === "generalization") {
+    const { runGeneralization } = await import("./generalization.ts");
+    await runGeneralization({ log, prompts: Number(options.prompts) });
   } else {
-    console.error(`unknown suite "${suite}" (quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out)`);
+    console.error(`unknown suite "${suite}" (quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out, generalization)`);
     process.exitCode = 2;
   }
 }
