@@ -88,6 +88,8 @@ function renderRecipe(candidates: readonly Candidate[]): string {
     ``,
     `The built-in pair is chosen by three criteria fixed before AAD was measured on it (issue 10): a faithful SFT model, enough preference data, an informative DPO. No candidate was chosen or dropped by any AAD result. Each entry is one forge run (values from its manifest.json); ✓/✗ mark the thresholds: feature rates within ±20 % relative of the corpus's, ≤ 5 % garbled, mean reward within 0.3 of the corpus's; ≥ 2,000 DPO pairs; held-out implicit-reward accuracy ≥ 0.75 and a paired 95 % interval of greedy DPO − greedy SFT above 0. Rates are shares of answers; intervals are paired bootstrap 95 %.`,
     ``,
+    `**Criterion 4, fixed on 2026-12-03 before any further candidate is trained (candidates 1–5 were chosen before it existed):** the pair must hold off its own templates. Criteria 1 and 3 hold, with the same thresholds, on 300 prompts in phrasings no training prompt uses (\`npm run bench -- generalization\` measures them on the committed pair, beside the held-out prompts). The installed pair (candidate 4) fails it: in unseen phrasings its SFT garbles 17.7 % of the examples and caveats it writes (4.5 % on held-out prompts; threshold 5 %), writes the wrong idiom 25 % more often than the corpus and the caveat 28 % less; the DPO's implicit-reward accuracy there is 0.795 (passes). The selection rule is unchanged: the candidate meeting the most criteria, ties broken by greedy DPO − greedy SFT; AAD is measured only after the choice.`,
+    ``,
     ...rows,
   ].join("\n");
 }
