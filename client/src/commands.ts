@@ -30,12 +30,13 @@ import {
   type TraceEntry,
 } from "../../server/src/protocol/protocol.ts";
 import { SINGLE_COLUMN, type ColumnSpec, type PromptMode, type ResetMessage, type RunInfo } from "../../media/messages.ts";
-import { ModelFileMissingError, type Ctx } from "./ctx.ts";
+import type { Ctx } from "./ctx.ts";
 import { describeError } from "./daemon.ts";
+import { ModelFileMissingError } from "./error-actions.ts";
 import { explanationsOf } from "./explain-decorations.ts";
 import { alignToSelection } from "./explain-text.ts";
 import { defaultPairsOutput, describePairsResult } from "./pairs-text.ts";
-import { resolveModelPair, SETTING_KEYS, type ModelPair } from "./settings.ts";
+import { offeredMethods, resolveModelPair, SETTING_KEYS, type ModelPair, type ModelPathSettings } from "./settings.ts";
 import { formatRate } from "./status-text.ts";
 
 export type Command = (...args: never[]) => unknown;
@@ -266,7 +267,6 @@ async function decodeIntoView(ctx: Ctx, run: ViewDecoding): Promise<GenerateResu
 /** How a run is described in the view's header, with the controls' choices for a generation. */
 function runInfo(ctx: Ctx, pair: string, run: { method: string; alpha: number; maxTokens?: number; prompt: string; raw?: boolean }, rerun = true): RunInfo {
   const promptMode: PromptMode = (run.raw ?? ctx.config.settings.promptMode === "raw") ? "raw" : "chat";
-  const withReference = ctx.config.modelPair().pair.reference !== undefined;
   return {
     pair,
     method: run.method,
@@ -274,7 +274,7 @@ function runInfo(ctx: Ctx, pair: string, run: { method: string; alpha: number; m
     ...(run.maxTokens === undefined ? {} : { maxTokens: run.maxTokens }),
     prompt: run.prompt,
     promptMode,
-    ...(rerun ? { rerun: { methods: METHOD_NAMES.filter((method) => method !== "cd" || withReference) } } : {}),
+    ...(rerun ? { rerun: { methods: offeredMethods(ctx.config.modelPair().pair) } } : {}),
   };
 }
 
@@ -293,7 +293,7 @@ function placeholderFor(ctx: Ctx): string {
 export const compareCommand: CommandFactory = (ctx) => async (args: CompareArgs = {}): Promise<CompareResult | undefined> => {
   const source = await promptFrom(ctx, args.prompt, "Prompt to compare the decoders on");
   if (source === undefined) return undefined;
-  const methods = args.methods ?? (await pickMethods(ctx.config.modelPair().pair.reference !== undefined));
+  const methods = args.methods ?? (await pickMethods(offeredMethods(ctx.config.modelPair().pair)));
   if (methods === undefined || methods.length === 0) return undefined;
   const settings = ctx.config.settings;
   try {
@@ -590,9 +590,7 @@ function postRest(ctx: Ctx, column: string, tokens: readonly TraceEntry[], strea
   if (tokens.length > streamed) ctx.view.post({ type: "tokens", column, entries: tokens.slice(streamed) });
 }
 
-async function pickMethods(withReference: boolean): Promise<MethodName[] | undefined> {
-  // cd needs a reference model; a pair loaded without one would only skip it.
-  const offered = METHOD_NAMES.filter((method) => method !== "cd" || withReference);
+async function pickMethods(offered: readonly MethodName[]): Promise<MethodName[] | undefined> {
   const picked = await vscode.window.showQuickPick(
     offered.map((method) => ({ label: method, picked: DEFAULT_COMPARE.includes(method) })),
     { canPickMany: true, title: "AAD: Compare Decoders", placeHolder: "Methods to run side by side" },
@@ -691,14 +689,9 @@ async function validateAndKeep(ctx: Ctx, pair: ModelPair, write: boolean): Promi
   }
 }
 
-async function writePairSettings(ctx: Ctx, models: { sft: string; dpo: string; dpoLora: string; reference: string }): Promise<void> {
-  // Model paths are machine-scoped: they live in the user's settings, never a workspace's.
-  const section = vscode.workspace.getConfiguration("aad");
-  const value = (path: string): string | undefined => (path === "" ? undefined : path);
-  await section.update(SETTING_KEYS.sft, value(models.sft), vscode.ConfigurationTarget.Global);
-  await section.update(SETTING_KEYS.dpo, value(models.dpo), vscode.ConfigurationTarget.Global);
-  await section.update(SETTING_KEYS.dpoLora, value(models.dpoLora), vscode.ConfigurationTarget.Global);
-  await section.update(SETTING_KEYS.reference, value(models.reference), vscode.ConfigurationTarget.Global);
+async function writePairSettings(ctx: Ctx, models: ModelPathSettings): Promise<void> {
+  // Model paths are machine-scoped: config.ts writes them to the user's settings, never a workspace's.
+  await ctx.config.writeModelPaths(models);
   ctx.log.info(`settings: model pair set to ${JSON.stringify(models)}`);
 }
 

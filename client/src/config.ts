@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import * as vscode from "vscode";
-import { parseSettings, resolveModelPair, SETTING_KEYS, type AadSettings, type ModelPair, type PairProblem, type ParsedSettings, type SettingKey, type SettingProblem } from "./settings.ts";
+import { modelPathUpdates, parseSettings, resolveModelPair, SETTING_KEYS, type AadSettings, type ModelPair, type ModelPathSettings, type PairProblem, type ParsedSettings, type SettingKey, type SettingProblem } from "./settings.ts";
 
 export const SECTION = "aad";
 
@@ -89,6 +89,15 @@ export class Config implements vscode.Disposable {
           ? vscode.ConfigurationTarget.Workspace
           : vscode.ConfigurationTarget.Global;
     await section.update(key, value, target);
+  }
+
+  /**
+   * Makes `models` the configured pair. Model paths are machine-scoped: they go to the user's
+   * settings, never a workspace's, whatever scope held them before.
+   */
+  async writeModelPaths(models: ModelPathSettings): Promise<void> {
+    const section = vscode.workspace.getConfiguration(SECTION);
+    for (const [key, value] of modelPathUpdates(models)) await section.update(key, value, vscode.ConfigurationTarget.Global);
   }
 
   dispose(): void {

@@ -12,7 +12,6 @@ import * as vscode from "vscode";
 import { resolve } from "node:path";
 import {
   configure,
-  ErrorCodes,
   loadPair,
   status,
   type InlineCompletionSettings,
@@ -22,6 +21,7 @@ import {
 import { AdvantageView } from "./advantage-view.ts";
 import { Config } from "./config.ts";
 import { Daemon, describeError, type DaemonState, type DaemonTransport } from "./daemon.ts";
+import { errorActions } from "./error-actions.ts";
 import { InlineCache } from "./inline-cache.ts";
 import { samePair, type ModelPair } from "./settings.ts";
 import { StatusBar } from "./status-bar.ts";
@@ -183,7 +183,7 @@ export class Ctx implements vscode.Disposable {
     this.log.error(message);
     // A failed load is already in the bar, under the name of the pair that failed.
     if (error !== this.#lastLoadError) this.statusBar.dispatch({ type: "failed", subject: what, message });
-    const actions = (error === this.#lastLoadError && isModelFileError(error)) || error instanceof ModelFileMissingError ? ["Select Model Pair", "Open Settings", "Show Log"] : ["Show Log"];
+    const actions = errorActions(error, error === this.#lastLoadError);
     void vscode.window.showErrorMessage(`AAD: ${message}`, ...actions).then((choice) => {
       if (choice === "Show Log") this.log.show();
       if (choice === "Select Model Pair") void vscode.commands.executeCommand("aad.selectModelPair");
@@ -285,22 +285,6 @@ function describeDaemon(transport: DaemonTransport): string {
   const pid = transport.pid === null ? "" : `, pid ${transport.pid}`;
   if (transport.kind === "stdio") return `private daemon (stdio${pid})`;
   return `shared daemon on ${transport.socketPath ?? "?"} (${transport.spawned ? "started by this window" : "already running"}${pid})`;
-}
-
-/** A model file the user named does not exist (found before asking the daemon). */
-export class ModelFileMissingError extends Error {
-  override readonly name = "ModelFileMissingError";
-  constructor(readonly file: string) {
-    super(`${file} does not exist`);
-  }
-}
-
-const MODEL_FILE_ERRORS: readonly number[] = [ErrorCodes.FileNotFound, ErrorCodes.InvalidModel, ErrorCodes.VocabularyMismatch];
-
-/** An error about the model files (missing, not a model, mismatched vocabularies): the user's fix is another pair. */
-export function isModelFileError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "number" && MODEL_FILE_ERRORS.includes(code);
 }
 
 /** A request the user (or a newer keystroke) cancelled: LSP's RequestCancelled / ServerCancelled. */

@@ -281,6 +281,26 @@ export function resolveModelPair(
   return { pair, problems: [], pairProblems: [] };
 }
 
+/**
+ * The writes that make `models` the configured pair: all four model keys, so that nothing of the
+ * previous pair is left (a LoRA pair after a two-file one removes aad.models.dpo). An empty path
+ * removes its setting (undefined) rather than writing "".
+ */
+export function modelPathUpdates(models: ModelPathSettings): readonly (readonly [SettingKey, string | undefined])[] {
+  const value = (path: string | undefined): string | undefined => (path === undefined || path === "" ? undefined : path);
+  return [
+    [SETTING_KEYS.sft, value(models.sft)],
+    [SETTING_KEYS.dpo, value(models.dpo)],
+    [SETTING_KEYS.dpoLora, value(models.dpoLora)],
+    [SETTING_KEYS.reference, value(models.reference)],
+  ];
+}
+
+/** The methods a command offers for a pair: `cd` only with a reference model (without one the daemon would only skip it). */
+export function offeredMethods(pair: Pick<ModelPair, "reference">): MethodName[] {
+  return METHOD_NAMES.filter((method) => method !== "cd" || pair.reference !== undefined);
+}
+
 /** Two pairs name the same files (the daemon keeps a loaded pair; no need to ask it again). */
 export function samePair(a: Pick<ModelPair, "sft" | "dpo" | "dpoLora" | "reference">, b: Pick<ModelPair, "sft" | "dpo" | "dpoLora" | "reference">): boolean {
   return a.sft === b.sft && (a.dpo ?? "") === (b.dpo ?? "") && (a.dpoLora ?? "") === (b.dpoLora ?? "") && (a.reference ?? "") === (b.reference ?? "");

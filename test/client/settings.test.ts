@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_SETTINGS, expandPath, inlineLanguageEnabled, parseSettings, resolveModelPair, samePair, type SettingKey } from "../../client/src/settings.ts";
+import { METHOD_NAMES } from "../../server/src/protocol/protocol.ts";
+import { DEFAULT_SETTINGS, expandPath, inlineLanguageEnabled, modelPathUpdates, offeredMethods, parseSettings, resolveModelPair, samePair, SETTING_KEYS, type ModelPathSettings, type SettingKey } from "../../client/src/settings.ts";
 
 const reader = (values: Partial<Record<SettingKey, unknown>>) => (key: SettingKey): unknown => values[key];
 
@@ -151,6 +152,46 @@ test("a leading ~ means the home folder", () => {
   assert.equal(expandPath("/abs/~x", "/home/u"), "/abs/~x");
   const { pair } = resolveModelPair({ sft: "~/s.gguf", dpo: "~/d.gguf", dpoLora: "" }, "/ext");
   assert.equal(pair.builtIn, false);
+});
+
+/** Select Model Pair's writes applied to a user settings.json (undefined removes the key), read back as the extension reads it. */
+function writePair(store: Map<SettingKey, unknown>, models: ModelPathSettings) {
+  for (const [key, value] of modelPathUpdates(models)) {
+    if (value === undefined) store.delete(key);
+    else store.set(key, value);
+  }
+  const { settings, problems } = parseSettings((key) => store.get(key));
+  assert.deepEqual(problems, []);
+  return resolveModelPair(settings.models, "/ext");
+}
+
+test("Select Model Pair writes all four model settings, so a LoRA pair after a two-file one leaves nothing of it behind", () => {
+  const store = new Map<SettingKey, unknown>();
+  const files = writePair(store, { sft: "/m/sft.gguf", dpo: "/m/dpo.gguf", dpoLora: "", reference: "/m/ref.gguf" });
+  assert.deepEqual(files, { pair: { sft: "/m/sft.gguf", dpo: "/m/dpo.gguf", reference: "/m/ref.gguf", builtIn: false, label: "dpo.gguf" }, problems: [], pairProblems: [] });
+  const lora = writePair(store, { sft: "/m/base.gguf", dpo: "", dpoLora: "/m/lora.gguf", reference: "" });
+  assert.deepEqual(lora, { pair: { sft: "/m/base.gguf", dpoLora: "/m/lora.gguf", builtIn: false, label: "lora.gguf (LoRA)" }, problems: [], pairProblems: [] });
+  assert.deepEqual([...store.keys()].sort(), [SETTING_KEYS.dpoLora, SETTING_KEYS.sft].sort());
+});
+
+test("choosing the built-in pair removes every model setting rather than writing empty strings", () => {
+  const store = new Map<SettingKey, unknown>([[SETTING_KEYS.sft, "/m/sft.gguf"], [SETTING_KEYS.dpo, "/m/dpo.gguf"], [SETTING_KEYS.reference, "/m/ref.gguf"], [SETTING_KEYS.alpha, 0.3]]);
+  const { pair, problems } = writePair(store, { sft: "", dpo: "", dpoLora: "", reference: "" });
+  assert.equal(pair.builtIn, true);
+  assert.deepEqual(problems, []);
+  assert.deepEqual([...store.entries()], [[SETTING_KEYS.alpha, 0.3]], "only the other settings remain");
+  assert.deepEqual(
+    modelPathUpdates({ sft: "", dpo: "", dpoLora: "" }).map(([key]) => key),
+    [SETTING_KEYS.sft, SETTING_KEYS.dpo, SETTING_KEYS.dpoLora, SETTING_KEYS.reference],
+  );
+});
+
+test("cd is offered only for a pair with a reference model; every other method always", () => {
+  assert.deepEqual(offeredMethods({ reference: "/m/ref.gguf" }), [...METHOD_NAMES]);
+  assert.deepEqual(offeredMethods({}), METHOD_NAMES.filter((method) => method !== "cd"));
+  assert.ok(offeredMethods(resolveModelPair(DEFAULT_SETTINGS.models, "/ext").pair).includes("cd"), "the built-in pair brings its own reference");
+  assert.ok(!offeredMethods(resolveModelPair(DEFAULT_SETTINGS.models, "/ext", () => false).pair).includes("cd"), "unless its early checkpoint is missing");
+  assert.ok(!offeredMethods(resolveModelPair({ sft: "/m/sft.gguf", dpo: "/m/dpo.gguf", dpoLora: "" }, "/ext").pair).includes("cd"));
 });
 
 test("pairs are the same when they name the same files", () => {
