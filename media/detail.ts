@@ -7,7 +7,7 @@ import { html } from "./dom.ts";
 import { describeCell, describeToken, explainToken, formatAdvantage, formatLogprob, formatProbability, formatRank, spacedHex } from "./format.ts";
 import type { TraceEntry, ViewCandidate } from "./messages.ts";
 import { shadeOf } from "./scale.ts";
-import { tokenContent } from "./token-content.ts";
+import { tokenContent, type TokenText } from "./token-content.ts";
 import { cellContent, isSingleCandidate } from "./tokens.ts";
 
 export interface DetailSubject {
@@ -172,8 +172,9 @@ export class DetailPanel {
   }
 
   /**
-   * A cell of several tokens: the character whole, the sum its colour shows, and each token with
-   * its own bytes, log-probabilities and advantage.
+   * A cell of several tokens: the character whole, the sum its colour shows, each token with
+   * its own bytes, log-probabilities and advantage, and each token's alternatives (the DPO
+   * model's top tokens at its step), as a single token's hover shows them.
    */
   #renderGroup({ position, columnLabel, scale }: DetailSubject, tokens: readonly TraceEntry[]): void {
     const advantage = cellAdvantage(tokens);
@@ -221,6 +222,17 @@ export class DetailPanel {
           `log p_dpo − log p_sft of the character as a whole${unknown === 0 ? "" : ` (${unknown} token${unknown === 1 ? "" : "s"} with an unknown advantage add nothing)`}.`,
       }),
       html("table", { className: "candidates group-tokens" }, html("caption", { text: "Each token of the cell, with its own numbers" }), html("thead", {}, header), html("tbody", {}, ...rows)),
+      // Each token was its own choice: what else the DPO model offered at that step.
+      ...tokens.flatMap((token, i) =>
+        token.top.length === 0
+          ? []
+          : [
+              this.#candidateTable(token, scale, {
+                caption: `Token ${position + i + 1}: the DPO model's top tokens at its step (dimmed: outside the candidate set)`,
+                position: position + i,
+              }),
+            ],
+      ),
       html("p", { className: "detail-keys", text: this.#pinned ? "Esc closes" : "Enter pins · Esc closes" }),
     );
   }
@@ -229,7 +241,7 @@ export class DetailPanel {
    * The DPO model's top tokens with their text, and the picked token's own row after them when
    * it is not among them (a method that departs from the DPO model can pick a token of rank 30).
    */
-  #candidateTable(entry: TraceEntry, scale: number | undefined): HTMLTableElement {
+  #candidateTable(entry: TraceEntry, scale: number | undefined, of?: { readonly caption: string; readonly position: number }): HTMLTableElement {
     const header = html(
       "tr",
       {},
@@ -253,8 +265,12 @@ export class DetailPanel {
         html("td", { className: "num", text: formatProbability(candidate.logprobSft) }),
         html("td", { className: `num adv-${shadeOf(candidate.advantage, scale).side}`, text: formatAdvantage(candidate.advantage) }),
       );
+    // In a cell of several tokens the picked row shows the token out of context, as its
+    // alternatives are shown (its bytes, where the response's piece is the whole character).
+    const ownText: TokenText = of === undefined ? entry : aloneText(entry);
+    const pickedText = (candidate: ViewCandidate): TokenText => (of !== undefined && candidate.piece !== undefined ? textOf(candidate) : ownText);
     const rows = entry.top.map((candidate, i) =>
-      row(candidate, i + 1, candidate.picked ? entry : candidate.piece !== undefined ? textOf(candidate) : this.#known(candidate.token)),
+      row(candidate, i + 1, candidate.picked ? pickedText(candidate) : candidate.piece !== undefined ? textOf(candidate) : this.#known(candidate.token)),
     );
     if (!entry.top.some((candidate) => candidate.picked)) {
       rows.push(html("tr", { className: "gap", attributes: { "aria-hidden": "true" } }, html("td", { text: "⋮", attributes: { colspan: "6" } })));
@@ -266,12 +282,12 @@ export class DetailPanel {
         inCandidateSet: entry.inCandidateSet,
         picked: true,
       };
-      rows.push(row(own, entry.dpoRank, entry));
+      rows.push(row(own, entry.dpoRank, ownText));
     }
     return html(
       "table",
-      { className: "candidates" },
-      html("caption", { text: "The DPO model's top tokens (dimmed: outside the candidate set)" }),
+      { className: of === undefined ? "candidates" : "candidates token-alternatives", attributes: of === undefined ? {} : { "data-position": String(of.position) } },
+      html("caption", { text: of?.caption ?? "The DPO model's top tokens (dimmed: outside the candidate set)" }),
       html("thead", {}, header),
       html("tbody", {}, ...rows),
     );
@@ -292,4 +308,22 @@ function textOf(candidate: ViewCandidate): { piece: string; bytes?: string; spec
     ...(candidate.bytes === undefined ? {} : { bytes: candidate.bytes }),
     ...(candidate.special === undefined ? {} : { special: candidate.special }),
   };
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A response's token out of context, as the runtime gives an alternative (TokenText.alone): its
+ * text when its bytes are whole characters, else "" and the bytes. (Its piece in the response may
+ * hold a character it completes.)
+ */
+function aloneText(entry: TraceEntry): TokenText {
+  if (entry.special !== undefined || entry.bytes === undefined) return entry;
+  const hex = entry.bytes;
+  const bytes = new Uint8Array(hex.length >> 1).map((_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16));
+  try {
+    return { piece: strictUtf8.decode(bytes), bytes: hex };
+  } catch {
+    return { piece: "", bytes: hex };
+  }
 }

@@ -3,12 +3,12 @@
  * three byte-level BPE tokens, 渋 over two, 👨‍💻 over five (Llama 3.1's real tokenization,
  * test/decoding/split-characters.ts), and a combining accent whose own bytes are split. Each
  * character is one cell coloured by its tokens' summed advantage; hovering it lists every token
- * with its own bytes and numbers.
+ * with its own bytes and numbers, and each token's alternatives.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { formatAdvantage, formatLogprob, spacedHex } from "../../media/format.ts";
-import type { HostMessage, TraceEntry } from "../../media/messages.ts";
+import { formatAdvantage, formatLogprob, formatProbability, spacedHex } from "../../media/format.ts";
+import type { HostMessage, TraceEntry, ViewCandidate } from "../../media/messages.ts";
 import { shadeOf } from "../../media/scale.ts";
 import { prerequisite } from "../ci.ts";
 import { SPLIT_CELLS, SPLIT_TEXT, SPLIT_TOKENS } from "../decoding/split-characters.ts";
@@ -118,6 +118,91 @@ void describe("characters split across tokens in the advantage view", { skip }, 
         `${JSON.stringify(text)}: one row per token`,
       );
     }
+  });
+
+  void it("hovering a split character shows each token's alternatives, the DPO model's other top tokens at its step", async () => {
+    // 渋's two tokens were each a choice among others: a whole character, a continuation byte and
+    // the end of the turn; 🎉's last byte was picked from below the top tokens (rank 12). As the
+    // runtime gives alternatives, a token out of context that ends inside a character has piece "".
+    const candidate = (token: number, piece: string, bytes: string, logprobDpo: number, fields: Partial<ViewCandidate> = {}): ViewCandidate => ({
+      token,
+      piece,
+      bytes,
+      logprobDpo,
+      logprobSft: logprobDpo - 0.5,
+      advantage: 0.5,
+      inCandidateSet: logprobDpo > -2,
+      picked: false,
+      ...fields,
+    });
+    const [shibuya] = CELLS.find(([, , text]) => text === " 渋")!;
+    const [party] = CELLS.find(([, , text]) => text === " 🎉")!;
+    const tops: Record<number, readonly ViewCandidate[]> = {
+      [shibuya]: [
+        candidate(tokens[shibuya]!.token, "", tokens[shibuya]!.bytes, -0.4, { picked: true }),
+        candidate(45737, " 東", "20e69db1", -1.3),
+        candidate(949, " ?", "203f", -2.9),
+      ],
+      [shibuya + 1]: [
+        candidate(234, "", "8c", -0.7),
+        candidate(tokens[shibuya + 1]!.token, "", tokens[shibuya + 1]!.bytes, -0.9, { picked: true }),
+        candidate(128009, "", "", -1.6, { special: "<|eot_id|>" }),
+      ],
+      [party + 2]: [candidate(232, "", "8a", -0.2), candidate(230, "", "88", -1.1)],
+    };
+    const withTops = entries.map((e, i) => {
+      const top = tops[i];
+      if (top === undefined) return e;
+      const rank = top.findIndex((c) => c.picked);
+      return { ...e, top, dpoRank: rank >= 0 ? rank + 1 : 12 };
+    });
+    const view = await open();
+    await view.post(reset);
+    await view.post({ type: "tokens", entries: withTops });
+
+    const tables = async (start: number) => {
+      await view.page.hover(cellSelector(start));
+      await view.page.waitForSelector(`#aad-detail:not([hidden]) .group-tokens tr[data-position="${start}"]`);
+      return view.page.$$eval("#aad-detail table.token-alternatives", (els) =>
+        els.map((table) => ({
+          position: Number(table.getAttribute("data-position")),
+          caption: table.querySelector("caption")?.textContent,
+          rows: Array.from(table.querySelectorAll("tbody tr:not(.gap)"), (tr) => {
+            const piece = tr.querySelector("td.piece");
+            return {
+              token: Number(tr.getAttribute("data-token")),
+              rank: tr.getAttribute("data-rank"),
+              picked: tr.classList.contains("picked"),
+              text: piece?.querySelector(".chip")?.getAttribute("data-name") ?? piece?.querySelector(".bytes")?.textContent ?? piece?.textContent,
+              pDpo: tr.querySelectorAll("td")[3]?.textContent,
+            };
+          }),
+          gap: table.querySelectorAll("tbody tr.gap").length,
+        })),
+      );
+    };
+    const shown = (c: ViewCandidate): string => c.special ?? (c.piece === "" ? spacedHex(c.bytes!) : c.piece!);
+
+    assert.deepEqual(
+      await tables(shibuya),
+      [shibuya, shibuya + 1].map((position) => ({
+        position,
+        caption: `Token ${position + 1}: the DPO model's top tokens at its step (dimmed: outside the candidate set)`,
+        rows: tops[position]!.map((c, i) => ({ token: c.token, rank: String(i + 1), picked: c.picked, text: shown(c), pDpo: formatProbability(c.logprobDpo) })),
+        gap: 0,
+      })),
+      "one table per token of 渋, each naming its alternatives by their text",
+    );
+
+    // A token picked from below the top tokens keeps its own row after them, shown out of context
+    // like its alternatives (its byte, not the 🎉 it completes); tokens without alternatives have no table.
+    const shownForParty = await tables(party);
+    assert.equal(shownForParty.length, 1);
+    const [last] = shownForParty;
+    assert.equal(last!.position, party + 2);
+    assert.equal(last!.gap, 1);
+    assert.deepEqual(last!.rows.at(-1), { token: tokens[party + 2]!.token, rank: "12", picked: true, text: "89", pDpo: formatProbability(entries[party + 2]!.logprobDpo) });
+    assert.deepEqual(last!.rows.slice(0, -1).map((row) => row.text), ["8a", "88"]);
   });
 
   void it("while streaming, an open character shows its bytes so far and becomes whole when its last token arrives", async () => {
