@@ -18,6 +18,7 @@ import { isCancellation, type Ctx } from "./ctx.ts";
 import { describeError } from "./daemon.ts";
 import { inlineLanguageEnabled } from "./settings.ts";
 import type { InlineCompletionStats } from "../../server/src/protocol/protocol.ts";
+import { describePrompt } from "./inline-text.ts";
 
 /** This provider's key in the status bar's busy sources. */
 const BUSY_SOURCE = "inline";
@@ -103,16 +104,6 @@ function textAtCursor(document: vscode.TextDocument, position: vscode.Position, 
   if (start.isAfter(position)) return undefined;
   const typed = document.getText(new vscode.Range(start, position));
   return insert.startsWith(typed) ? insert.slice(typed.length) : undefined;
-}
-
-/** One line for the output channel: the prompt's layout, its budget and what each part took, and the KV-cache reuse. */
-export function describePrompt(stats: InlineCompletionStats): string {
-  const { budget } = stats;
-  const layout = stats.layout === "fim" ? `FIM (${stats.specialTokens.map((t) => `${t.text}@${t.index}`).join(" ")})` : `prefix only (${stats.fallbackReason ?? "no FIM"})`;
-  const parts = [`prefix ${stats.prefixTokens}/${budget.prefixTokens} tokens`, `suffix ${stats.suffixTokens}/${budget.suffixTokens}`];
-  if (budget.chunkTokens > 0) parts.push(`${stats.chunks} chunk(s) ${stats.chunkTokens}/${budget.chunkTokens}`);
-  const evaluated = Object.entries(stats.evaluatedPromptTokens).map(([role, n]) => `${role} ${n}`).join(", ");
-  return `prompt ${stats.promptTokens} tokens, ${layout}; budget: ${parts.join(", ")}; evaluated (rest from the KV cache): ${evaluated}; ${stats.decodedTokens} decoded, stopped by ${stats.stoppedBy}`;
 }
 
 function abortSignalOf(token: vscode.CancellationToken): { signal: AbortSignal; dispose(): void } {
