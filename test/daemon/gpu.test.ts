@@ -1,7 +1,7 @@
 /**
  * GPU choice over JSON-RPC, against a real daemon process and the built-in pair: aad/loadPair's
- * `gpu` and `gpuLayers` reach node-llama-cpp, the answer says where the pair runs and why that is
- * not what was asked for, a named backend that cannot run here is a clear error the daemon
+ * `gpu` and `gpuLayers` reach node-llama-cpp, the answer (and aad/status) says where the pair runs
+ * and why that is not what was asked for, a named backend that cannot run here is a clear error the daemon
  * survives, and contradictory or unknown values are refused by name.
  */
 import { after, before, test } from "node:test";
@@ -47,6 +47,9 @@ test('"auto" uses a GPU that works here, or falls back to the CPU with the reaso
   }
   const generated = await client.connection.sendRequest(aad.generate, { prompt: "hi", maxTokens: 2 } as aad.GenerateParams);
   assert.ok(generated.tokens.length > 0);
+  // aad/status reports the backend the loaded pair actually runs on, with the fallback's reason.
+  const status = await client.connection.sendRequest(aad.status);
+  assert.deepEqual(status.pair?.compute, info.compute);
 });
 
 test("a named backend that cannot run here is a clear error, and the daemon keeps serving", async () => {
