@@ -53,7 +53,7 @@ export async function statusOf(client: Redis, location: QueueLocation, job: stri
     const running = counts.active ?? 0;
     const failed = counts.failed ?? 0;
     const waiting = (counts.wait ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0) + (counts.paused ?? 0) + (counts["waiting-children"] ?? 0);
-    const rowsPerSecond = await recentRate(queue);
+    const rowsPerSecond = await recentRate(client, queue);
     const left = manifest.total - done - failed;
     return {
       job,
@@ -74,8 +74,14 @@ export async function statusOf(client: Redis, location: QueueLocation, job: stri
   }
 }
 
-async function recentRate(queue: RowQueue): Promise<number | undefined> {
-  const finished = (await queue.getCompleted(0, RATE_WINDOW - 1)).map((row) => row.finishedOn).filter((at): at is number => at !== undefined);
+/**
+ * From the completed set's scores, which are the rows' finishedOn: reading the jobs themselves
+ * would fetch up to RATE_WINDOW rows' data and results on every look (`status --watch` looks every
+ * second, on the machines the workers decode on).
+ */
+async function recentRate(client: Redis, queue: RowQueue): Promise<number | undefined> {
+  const latest = await client.zrevrange(queue.toKey("completed"), 0, RATE_WINDOW - 1, "WITHSCORES");
+  const finished = latest.filter((_, k) => k % 2 === 1).map(Number);
   if (finished.length < 2) return undefined;
   const span = (Math.max(...finished) - Math.min(...finished)) / 1000;
   return span > 0 ? (finished.length - 1) / span : undefined;
