@@ -564,3 +564,34 @@ void describe("parseInlineCompletion", () => {
     rejects(() => parseInlineCompletion({ ...valid, position: { line: 0.5, character: 0 } }), "position.line", '"position.line" must be an integer, got 0.5');
   });
 });
+
+// Edges written to kill the mutants of validate.ts that the tests above let live
+// (bench/results/mutation.md): which strings may hold NUL, one message's own length limit, an
+// array passed as a progress token, a fractional character position.
+void describe("validation edges", () => {
+  void it("lets a prompt, a message and a response hold a NUL character: only paths refuse one", () => {
+    assert.equal(parseGenerate({ prompt: "a\0b" }).prompt, "a\0b");
+    assert.equal(parseGenerate({ messages: [{ role: "user", content: "a\0b" }] }).messages?.[0]?.content, "a\0b");
+    assert.equal(parseScore({ ...PROMPT, response: "r\0" }).response, "r\0");
+  });
+
+  void it("names the message whose content alone is longer than a prompt may be", () => {
+    rejects(
+      () => parseGenerate({ messages: [{ role: "user", content: "x".repeat(LIMITS.promptChars + 1) }] }),
+      "messages[0].content",
+      '"messages[0].content" is 1,000,001 characters long; at most 1,000,000 are accepted',
+    );
+  });
+
+  void it("refuses an array as workDoneToken, even a short one", () => {
+    const message = (got: string): string => `"workDoneToken" must be a string (at most 256 characters) or an integer, got ${got}`;
+    rejects(() => parsePairs({ ...PAIRS, workDoneToken: [] }), "workDoneToken", message("an array of 0"));
+    rejects(() => parsePairs({ ...PAIRS, workDoneToken: ["w"] }), "workDoneToken", message("an array of 1"));
+    rejects(() => parseGenerate({ ...PROMPT, partialResultToken: ["t"] }), "partialResultToken", `"partialResultToken" must be a string (at most 256 characters) or an integer, got an array of 1`);
+  });
+
+  void it("needs an integer character position", () => {
+    const textDocument = { uri: "file:///a.ts" };
+    rejects(() => parseInlineCompletion({ textDocument, position: { line: 0, character: 0.5 } }), "position.character", '"position.character" must be an integer, got 0.5');
+  });
+});

@@ -70,8 +70,16 @@ void describe("best-of-n", () => {
     assert.equal(scored, 1);
   });
 
-  void it("refuses to choose among no candidates", () => {
-    assert.throws(() => selectBestOfN([]), RangeError);
+  void it("refuses to choose among no candidates, saying so", () => {
+    assert.throws(() => selectBestOfN([]), { name: "RangeError", message: "best-of-n needs at least one candidate" });
+  });
+
+  void it("refuses a beta that is not finite and positive, saying which", () => {
+    const one = [{ tokens: [{ logprobDpo: -1, logprobSft: -2 }] }];
+    for (const beta of [0, -0.5, Infinity, Number.NaN]) {
+      assert.throws(() => selectBestOfN(one, { beta }), (error: unknown) => error instanceof DecodingOptionError && error.message === `beta must be finite and > 0, got ${beta}`, String(beta));
+    }
+    assert.equal(selectBestOfN(one, { beta: 1e-9 }).scores[0], 1e-9 * 1);
   });
 
   void it("draws two candidates with beta 0.1 unless told otherwise", () => {

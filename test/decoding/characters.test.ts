@@ -95,3 +95,58 @@ void test("a cell's advantage is the sum of its tokens' known advantages, unknow
   assert.equal(cellAdvantage([{ advantage: null }, { advantage: null }]), null);
   assert.equal(cellAdvantage([]), null);
 });
+
+void test("the boundary agrees with TextDecoder on every sequence of up to 4 bytes around UTF-8's range edges", () => {
+  // Each byte value where a UTF-8 range starts or ends, and one inside: ASCII, continuation bytes
+  // (80–BF, with E0's, ED's, F0's and F4's narrower second-byte ranges), the never-valid C0, C1 and
+  // F5–FF, and each kind of lead byte.
+  const edges = [0x00, 0x41, 0x7f, 0x80, 0x81, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff];
+  const toHex = (bytes: readonly number[]): string => bytes.map((b) => b.toString(16).padStart(2, "0")).join("");
+  // A streaming decoder holds bytes back exactly while a character is open; flushing it then
+  // gives U+FFFD, and gives nothing on a boundary.
+  const openAfter = (bytes: readonly number[]): boolean => {
+    const decoder = new TextDecoder("utf-8");
+    decoder.decode(Uint8Array.from(bytes), { stream: true });
+    return decoder.decode() !== "";
+  };
+  let checked = 0;
+  const visit = (bytes: number[]): void => {
+    if (bytes.length > 0) {
+      const boundary = new Utf8Boundary();
+      let closed = true;
+      for (const byte of bytes) closed = boundary.push(toHex([byte]));
+      const open = openAfter(bytes);
+      assert.equal(!closed, open, `after ${toHex(bytes)}`);
+      assert.equal(boundary.open, open, `after ${toHex(bytes)}`);
+      if (open) assert.ok(toHex(bytes).endsWith(boundary.pending) && boundary.pending.length >= 2, `pending ${boundary.pending} after ${toHex(bytes)}`);
+      else assert.equal(boundary.pending, "", `after ${toHex(bytes)}`);
+      // The same bytes in one push end in the same state.
+      assert.equal(new Utf8Boundary().push(toHex(bytes)), closed, `${toHex(bytes)} at once`);
+      checked++;
+    }
+    // Four bytes only from a four-byte lead: shorter characters are whole, or broken, by then.
+    if (bytes.length === 4 || (bytes.length === 3 && !(bytes[0]! >= 0xf0 && bytes[0]! <= 0xf4))) return;
+    for (const byte of edges) visit([...bytes, byte]);
+  };
+  visit([]);
+  assert.ok(checked > 20_000, `${checked} sequences`);
+});
+
+void test("no cell is settled before the first token; an undecided last cell keeps the one before it open", () => {
+  const cells = new CharacterCells();
+  assert.equal(cells.settled, 0);
+  cells.push({ piece: "a", bytes: hex("a") });
+  cells.push({ piece: " b", bytes: hex(" b") });
+  cells.push({ piece: " c", bytes: hex(" c") });
+  assert.equal(cells.settled, 2);
+  // A cell of bytes alone could still be an accent on "c": only "a" and " b" are settled.
+  cells.push({ piece: "", bytes: "cc" });
+  assert.equal(cells.cells.length, 4);
+  assert.equal(cells.settled, 2);
+});
+
+void test("a piece that continues the grapheme and then starts new ones still joins the cell before", () => {
+  assert.equal(continuesGrapheme("e", "\u0301 b"), true);
+  assert.equal(continuesGrapheme("cafe", "\u0301!"), true);
+  assert.equal(continuesGrapheme("e", " \u0301"), false);
+});

@@ -10,10 +10,12 @@ import {
   logprobOf,
   logprobsAt,
   logSoftmax,
+  maxLogprob,
   MissingLogprobsError,
   rankOf,
   sparse,
   topTokens,
+  type TokenLogprobs,
 } from "../../server/src/decoding/index.ts";
 import { alpha, ids, logit, logitsOf, step } from "./arbitraries.ts";
 
@@ -120,5 +122,68 @@ void describe("candidate set", () => {
   void it("rejects an alpha outside [0, 1]", () => {
     assert.throws(() => candidateSet(dense([0]), 1.5), DecodingOptionError);
     assert.throws(() => candidateSet(dense([0]), Number.NaN), DecodingOptionError);
+  });
+});
+
+/** The view with its token array watched: `reads` lists each index read, in order. */
+function watched(view: TokenLogprobs): { view: TokenLogprobs; reads: number[] } {
+  const reads: number[] = [];
+  const tokens = new Proxy(view.tokens, {
+    get(target, key) {
+      if (typeof key === "string" && /^\d+$/.test(key)) reads.push(Number(key));
+      return Reflect.get(target, key) as unknown;
+    },
+  });
+  return { view: { tokens, logprobs: view.logprobs }, reads };
+}
+
+// Edges of the views' checks and look-ups, written to kill the mutants of logprobs.ts the
+// behaviour tests above let live (bench/results/mutation.md).
+void describe("log-probability views at their edges", () => {
+  void it("sparse says what is wrong with the tokens it refuses", () => {
+    assert.throws(() => sparse([1, 2], [-1]), { name: "DecodingOptionError", message: "sparse view has 2 tokens but 1 log-probabilities" });
+    assert.throws(() => sparse([0, -1], [-1, -2]), { name: "DecodingOptionError", message: "token id -1 is not a non-negative integer" });
+    assert.throws(() => sparse([1.5], [-1]), { name: "DecodingOptionError", message: "token id 1.5 is not a non-negative integer" });
+    assert.throws(() => sparse([3, 1, 3], [-1, -2, -3]), { name: "DecodingOptionError", message: "token 3 appears twice in a sparse view" });
+    assert.deepEqual(sparse([0, 7], [-1, -2]).tokens, [0, 7]);
+  });
+
+  void it("logSoftmax refuses +Infinity and NaN logits, naming the token, and a view with no finite logit", () => {
+    assert.throws(() => logSoftmax([0, Infinity]), { name: "DecodingOptionError", message: "logit Infinity at token 1" });
+    assert.throws(() => logSoftmax([0, -1, Number.NaN]), { name: "DecodingOptionError", message: "logit NaN at token 2" });
+    assert.throws(() => logSoftmax([-Infinity, -Infinity]), { name: "DecodingOptionError", message: "logSoftmax needs at least one finite logit" });
+  });
+
+  void it("maxLogprob refuses a view with no tokens", () => {
+    assert.throws(() => maxLogprob(sparse([], [])), { name: "DecodingOptionError", message: "a view must hold at least one token" });
+    assert.equal(maxLogprob(sparse([4, 2], [-3, Number.NaN])), -3);
+  });
+
+  void it("logprobsAt fills every slot of a token asked for twice from a sparse view", () => {
+    assert.deepEqual(Array.from(logprobsAt(sparse([9, 1, 4], [-1, -2, -3]), [4, 9, 4], "sft")), [-3, -1, -3]);
+  });
+
+  void it("topTokens puts an equally probable lower id first, wherever the view lists it", () => {
+    assert.deepEqual(topTokens(sparse([5, 2], [-1, -1]), 2), { tokens: [2, 5], logprobs: [-1, -1] });
+    assert.deepEqual(topTokens(sparse([5, 9, 2], [-1, -2, -1]), 2), { tokens: [2, 5], logprobs: [-1, -1] });
+    assert.equal(rankOf(sparse([5, 2], [-1, -1]), 2), 1);
+  });
+
+  // The runtime's views span 32k–150k tokens: a dense look-up must not scan, and a scan of a
+  // sparse view stops once it has every token it was asked for.
+  void it("looks tokens up in a dense view by index, without scanning it", () => {
+    const one = watched(dense([-1, -2, -3, -4, -5]));
+    assert.equal(logprobOf(one.view, 3), -4);
+    assert.deepEqual(one.reads, [3]);
+    const some = watched(dense([-1, -2, -3, -4, -5]));
+    assert.deepEqual(Array.from(logprobsAt(some.view, [4, 1], "sft")), [-5, -2]);
+    assert.deepEqual(some.reads, [4, 1]);
+  });
+
+  void it("stops scanning a sparse view at the last token it was asked for", () => {
+    const { view, reads } = watched(sparse([90, 10, 40, 70, 80], [-1, -2, -3, -4, -5]));
+    assert.deepEqual(Array.from(logprobsAt(view, [40, 90], "sft")), [-3, -1]);
+    // Indices 40 and 90 are the dense probes (past the end); the scan reads 0 to 2, where 40 is.
+    assert.equal(Math.max(...reads.filter((i) => i < 5)), 2, `read indices ${reads.join(", ")}`);
   });
 });

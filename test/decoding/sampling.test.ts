@@ -11,6 +11,7 @@ import {
   sampleRule,
   samplingDistribution,
   sparse,
+  type Rng,
   type SamplingOptions,
   type TokenLogprobs,
 } from "../../server/src/decoding/index.ts";
@@ -168,6 +169,56 @@ void describe("sampling", () => {
     const rng = createRng(3);
     const sft = dense([-Infinity, 0]);
     assert.equal(sampleRule({ from: "sft" }).pick({ sft, dpo: dense([0, -Infinity]) }, rng), 1);
+  });
+});
+
+/** A generator whose every draw is `u`: places a draw exactly on an edge of the cumulative sum. */
+function fixed(u: number): Rng {
+  return { next: () => u, int: () => 0, pick: <T>(items: readonly T[]): T => items[0]!, fork: () => fixed(u) };
+}
+
+// Edges of the options and of the inverse-CDF draw, written to kill the mutants of sampling.ts the
+// behaviour tests above let live (bench/results/mutation.md).
+void describe("sampling at its edges", () => {
+  void it("says which option is out of range and what it got", () => {
+    const lp = dense([0]);
+    assert.throws(() => samplingDistribution(lp, { temperature: Infinity }), { name: "DecodingOptionError", message: "temperature must be finite and ≥ 0, got Infinity" });
+    assert.throws(() => samplingDistribution(lp, { topP: 1.5 }), { name: "DecodingOptionError", message: "topP must lie in (0, 1], got 1.5" });
+    assert.throws(() => samplingDistribution(lp, { topK: -1 }), { name: "DecodingOptionError", message: "topK must be an integer ≥ 0, got -1" });
+    assert.throws(() => samplingDistribution(lp, { topK: 1.5 }), { name: "DecodingOptionError", message: "topK must be an integer ≥ 0, got 1.5" });
+  });
+
+  void it("refuses a view with no tokens", () => {
+    assert.throws(() => samplingDistribution(sparse([], [])), { name: "RangeError", message: "sampling from a view with no tokens" });
+  });
+
+  void it("with top-p 1 keeps a token whose probability is too small to change the total", () => {
+    // exp(−50) ≈ 2e−22: 1 + 2e−22 === 1, so a cumulative sum reaches 1 before this token.
+    assert.deepEqual(samplingDistribution(dense([0, -50])).tokens, [0, 1]);
+  });
+
+  void it("stops top-p at the first prefix whose mass equals top-p exactly", () => {
+    assert.deepEqual(samplingDistribution(dense([0, 0, 0, 0]), { topP: 0.5 }), { tokens: [0, 1], probs: [0.5, 0.5] });
+  });
+
+  void it("keeps every token, and no more, when rounding leaves the total mass just under top-p", () => {
+    // Seven sevenths add up to 1 − 2⁻⁵², below the top-p of 1 − 2⁻⁵³.
+    const { tokens, probs } = samplingDistribution(dense(new Array<number>(7).fill(-Math.log(7))), { topP: 1 - 2 ** -53 });
+    assert.deepEqual(tokens, [0, 1, 2, 3, 4, 5, 6]);
+    assert.equal(probs.length, 7);
+    assert.ok(probs.every((p) => Math.abs(p - 1 / 7) < 1e-15));
+  });
+
+  void it("maps each draw to the token whose cumulative interval [start, end) holds it", () => {
+    const even = dense([0, 0]);
+    assert.equal(sampleFrom(even, {}, fixed(0)), 0);
+    assert.equal(sampleFrom(even, {}, fixed(0.5 - 2 ** -54)), 0);
+    assert.equal(sampleFrom(even, {}, fixed(0.5)), 1);
+  });
+
+  void it("gives the last token to a draw that rounding leaves above the summed probabilities", () => {
+    // Six sixths subtracted from 1 − 2⁻⁵³ leave 5.6e−17 > 0.
+    assert.equal(sampleFrom(dense(new Array<number>(6).fill(0)), {}, fixed(1 - 2 ** -53)), 5);
   });
 });
 

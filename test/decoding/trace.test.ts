@@ -8,6 +8,7 @@ import {
   dense,
   LOGPROB_FLOOR,
   logprobOf,
+  picksOnlyEntry,
   sparse,
   summarizeTrace,
   traceEntry,
@@ -140,5 +141,127 @@ void describe("response stats", () => {
     assert.deepEqual(JSON.parse(JSON.stringify(stats)), stats);
     assert.equal(stats.meanAdvantage, null);
     assert.equal(stats.sftStepsBatched, 3);
+  });
+});
+
+// A token exactly at the alpha = 0.5 threshold (log 0.25, exact in double precision: see
+// candidates.test.ts), one above it and one just below it.
+const atThreshold = dense([Math.log(0.25), Math.log(0.5), Math.log(0.25) - 1e-12]);
+
+void describe("trace entries at the candidate-set threshold", () => {
+  void it("count a token at exactly alpha · max in the set, for the given alpha", () => {
+    const entry = traceEntry({ dpo: atThreshold, sft: dense([-1, -1, -1]) }, 0, "a", { alpha: 0.5 });
+    assert.equal(entry.candidateSetSize, 2);
+    assert.equal(entry.inCandidateSet, true);
+    assert.deepEqual(entry.top.map((c) => [c.token, c.inCandidateSet]), [[1, true], [0, true], [2, false]]);
+  });
+
+  void it("leave a pick just below the threshold out of the set", () => {
+    const entry = traceEntry({ dpo: atThreshold, sft: dense([-1, -1, -1]) }, 2, "c", { alpha: 0.5 });
+    assert.equal(entry.inCandidateSet, false);
+    assert.equal(entry.dpoRank, 3);
+  });
+
+  void it("say the SFT model was consulted when the step has its view, unless told otherwise", () => {
+    assert.equal(traceEntry({ dpo: atThreshold, sft: dense([-1, -1, -1]) }, 0, "a").sftSkipped, false);
+    assert.equal(traceEntry({ dpo: atThreshold, sft: dense([-1, -1, -1]) }, 0, "a", { sftSkipped: true }).sftSkipped, true);
+  });
+
+  void it("leave the advantage unknown when the DPO view lacks the pick, though the SFT view holds it", () => {
+    const entry = traceEntry({ dpo: sparse([0, 1], [-0.1, -2.5]), sft: sparse([7], [-1]) }, 7, "z");
+    assert.equal(entry.logprobDpo, null);
+    assert.equal(entry.logprobSft, -1);
+    assert.equal(entry.advantage, null);
+  });
+
+  void it("leave the advantage unknown when the SFT view lacks the pick", () => {
+    const entry = traceEntry({ dpo: atThreshold, sft: sparse([1], [-2]) }, 0, "a", { alpha: 0.5 });
+    assert.equal(entry.logprobDpo, Math.log(0.25));
+    assert.equal(entry.logprobSft, null);
+    assert.equal(entry.advantage, null);
+    assert.equal(entry.top[0]!.advantage, Math.log(0.5) + 2);
+    assert.equal(entry.top[1]!.advantage, null);
+  });
+});
+
+void describe("picks-only trace entries", () => {
+  void it("hold no numbers, an empty top list and no rank when the DPO model was not read", () => {
+    assert.deepEqual(picksOnlyEntry(null, 5, "x", { sftSkipped: true }), {
+      token: 5,
+      piece: "x",
+      logprobDpo: null,
+      logprobSft: null,
+      advantage: null,
+      inCandidateSet: false,
+      candidateSetSize: 0,
+      dpoRank: null,
+      top: [],
+      sftSkipped: true,
+    });
+  });
+
+  void it("give the candidate set's size, the pick's membership and its rank from the DPO view", () => {
+    assert.deepEqual(picksOnlyEntry(atThreshold, 0, "a", { alpha: 0.5, sftSkipped: false }), {
+      token: 0,
+      piece: "a",
+      logprobDpo: null,
+      logprobSft: null,
+      advantage: null,
+      inCandidateSet: true,
+      candidateSetSize: 2,
+      dpoRank: 2,
+      top: [],
+      sftSkipped: false,
+    });
+    const below = picksOnlyEntry(atThreshold, 2, "c", { alpha: 0.5, sftSkipped: false });
+    assert.equal(below.inCandidateSet, false);
+    assert.equal(below.dpoRank, 3);
+    const absent = picksOnlyEntry(sparse([0, 1], [-0.1, -2.5]), 7, "z", { sftSkipped: false });
+    assert.equal(absent.inCandidateSet, false);
+    assert.equal(absent.dpoRank, null);
+    assert.equal(absent.candidateSetSize, 1);
+  });
+
+  void it("use alpha = 0.1 when none is given", () => {
+    assert.equal(picksOnlyEntry(atThreshold, 0, "a", { sftSkipped: false }).candidateSetSize, 3);
+    assert.equal(picksOnlyEntry(dense([Math.log(0.5), Math.log(0.049)]), 1, "b", { sftSkipped: false }).inCandidateSet, false);
+  });
+});
+
+void describe("response stats at their edges", () => {
+  const entry = (logprobDpo: number | null, logprobSft: number | null, extra: Partial<TraceEntry> = {}): TraceEntry => ({
+    ...picksOnlyEntry(null, 0, "", { sftSkipped: false }),
+    logprobDpo,
+    logprobSft,
+    advantage: logprobDpo === null || logprobSft === null ? null : logprobDpo - logprobSft,
+    ...extra,
+  });
+
+  void it("refuse a beta that is not finite, saying which", () => {
+    assert.throws(() => summarizeTrace([], { beta: Infinity }), { name: "DecodingOptionError", message: "beta must be finite, got Infinity" });
+    assert.throws(() => summarizeTrace([], { beta: Number.NaN }), { name: "DecodingOptionError", message: "beta must be finite, got NaN" });
+  });
+
+  void it("leave a token with an unknown DPO log-probability out of the reward", () => {
+    const stats = summarizeTrace([entry(-1, -2), entry(null, -1)], { beta: 1 });
+    assert.equal(stats.implicitReward, 1);
+    assert.equal(stats.unscoredTokens, 1);
+    assert.equal(stats.meanAdvantage, 1);
+  });
+
+  void it("give no timing for an elapsed time of 0", () => {
+    const stats = summarizeTrace([entry(-1, -1)], { elapsedMs: 0 });
+    assert.equal("tokensPerSecond" in stats, false);
+    assert.equal("elapsedMs" in stats, false);
+  });
+
+  void it("average the candidate-set size over the tokens and count the DPO argmax picks", () => {
+    const stats = summarizeTrace([
+      entry(-1, -1, { candidateSetSize: 1, dpoRank: 1 }),
+      entry(-1, -1, { candidateSetSize: 4, dpoRank: 1 }),
+      entry(-1, -1, { candidateSetSize: 7, dpoRank: 3 }),
+    ]);
+    assert.equal(stats.meanCandidateSetSize, 4);
+    assert.equal(stats.dpoArgmaxPicks, 2);
   });
 });

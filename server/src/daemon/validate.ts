@@ -72,10 +72,6 @@ class Reader {
     return this.path === "" ? key : `${this.path}.${key}`;
   }
 
-  has(key: string): boolean {
-    return this.fields[key] !== undefined;
-  }
-
   raw(key: string): unknown {
     this.read.add(key);
     return this.fields[key];
