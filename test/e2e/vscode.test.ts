@@ -342,7 +342,7 @@ test("Explain Selection paints the selected text by advantage, with a hover per 
   });
 });
 
-test("an inline completion shows as ghost text, and a word of it then the rest are accepted", { skip, timeout: 300_000 }, async () => {
+test("an inline completion shows as ghost text while the status bar says busy, and a word of it then the rest are accepted", { skip, timeout: 300_000 }, async () => {
   const r = run!;
   await uiStep(r, "inline", async (page) => {
     await timed("UI: inline completion accepted with Tab", async () => {
@@ -353,6 +353,20 @@ test("an inline completion shows as ghost text, and a word of it then the rest a
       await editor.click();
       await page.keyboard.press("Control+End");
       const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text");
+      // Every text the AAD status bar item shows from here on, to see it say "busy" while a completion computes.
+      // (A string: tsx would wrap a named function for the page in a helper the page does not have.)
+      await page.evaluate(`(() => {
+        const seen = (window.aadStatusTexts = []);
+        const bar = document.querySelector(".part.statusbar") ?? document.body;
+        const record = () => {
+          for (const item of bar.querySelectorAll(".statusbar-item")) {
+            const text = item.textContent;
+            if (text.includes("AAD: ") && seen.at(-1) !== text) seen.push(text);
+          }
+        };
+        record();
+        new MutationObserver(record).observe(bar, { subtree: true, childList: true, characterData: true, attributes: true });
+      })()`);
       const typed = "How do I reverse a list in Python? ";
       // Type, pause, and re-type a space until a suggestion shows (the pair may still be loading).
       await page.keyboard.type(typed, { delay: 20 });
@@ -364,6 +378,11 @@ test("an inline completion shows as ghost text, and a word of it then the rest a
         return undefined;
       });
       const suggestion = (await ghost.first().textContent()) ?? "";
+      const statusTexts = await page.evaluate(() => (window as unknown as { aadStatusTexts: string[] }).aadStatusTexts);
+      assert.ok(
+        statusTexts.some((text) => /AAD: .* · busy/.test(text)),
+        `the status bar never said busy while the completion was computed: ${JSON.stringify(statusTexts)}`,
+      );
       // Ghost text is rendered inside the editor's lines, so the document's growth is read off
       // the cursor position in the status bar ("Ln 3, Col 37") instead.
       const selection = page.locator("#status\\.editor\\.selection");
