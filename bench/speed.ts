@@ -4,14 +4,15 @@
  * in one run and reported as ratios to greedy DPO; the share of single-candidate steps; thread
  * counts; and peak RSS of a two-file pair against base + LoRA (each in its own process).
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { createRng } from "../server/src/decoding/rng.ts";
 import type { RuleSpec } from "../server/src/decoding/index.ts";
 import { DEFAULT_SCHEDULE, generate, ModelPair, type Schedule, type TraceMode } from "../server/src/runtime/index.ts";
-import { summarize, writeResults } from "./results.ts";
+import { RESULTS_DIR, summarize, writeResults } from "./results.ts";
 import { stepTimeline, type StepTimeline } from "./timeline.ts";
 
 export const BENCH_PAIR_DIR = ".cache/bench-pair";
@@ -231,6 +232,7 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
     `Anchors: the paper reports AAD at about 0.5× greedy DPO on one GPU and 0.75× on two. Targets here (issue 12): AAD picks only ≥ 0.9×, AAD with exact trace ≥ 0.8×, greedy DPO through the runtime ≥ 0.95× native greedy with one thread. The two-thread native row is what a user with two cores gets from greedy decoding with both threads on one model.`,
     ``,
     ...whereTimeGoes,
+    ...otherPairs(options.resultsName ?? "speed"),
     ...(inline === undefined ? [] : inlineSection(inline)),
     `## Peak memory (max RSS, separate processes, load + one 32-token AAD response)`,
     ``,
@@ -242,6 +244,36 @@ export async function runSpeed(options: { log: (line: string) => void; rounds?: 
   ].join("\n");
   await writeResults(options.resultsName ?? "speed", { pairDir, vocabSize: pair.info.vocabSize, parameters: pair.info.parameters, rounds, maxTokens, cores, threads, loadAverage: { before: loadBefore, after: loadAfter }, rows, inline, memory, timelines: timelineVariants.map(({ name, runs }) => ({ name, ...meanTimeline(runs) })) }, markdown);
   log(markdown);
+}
+
+/**
+ * The default results file also summarises the latest runs on the other pairs (speed-1b,
+ * speed-128k), read from their JSON, so that one page compares all of them.
+ */
+function otherPairs(resultsName: string): string[] {
+  if (resultsName !== "speed") return [];
+  const rows: string[] = [];
+  for (const [name, label] of [
+    ["speed-1b", "Llama-3.2-1B-shaped Q8_0 (`npm run forge -- --bench-1b`)"],
+    ["speed-128k", "Llama 3.1 fixture, 33 M parameters (`npm run forge -- --fixtures`)"],
+  ] as const) {
+    const path = join(RESULTS_DIR, `${name}.json`);
+    if (!existsSync(path)) continue;
+    const saved = JSON.parse(readFileSync(path, "utf8")) as { vocabSize: number; rounds: number; maxTokens: number; loadAverage: { before: number }; rows: { name: string; ratioToGreedyDpo: number }[] };
+    const ratio = (prefix: string) => saved.rows.find((r) => r.name.startsWith(prefix))?.ratioToGreedyDpo.toFixed(2) ?? "—";
+    rows.push(`| ${label}, ${saved.vocabSize.toLocaleString("en-US")} tokens | ${ratio("AAD picks only, eager")} | ${ratio("AAD exact trace, eager")} | ${ratio("greedy DPO (aad runtime, picks")} | ${ratio("ceiling:")} | ${saved.rounds} × ${saved.maxTokens} tokens, load ${saved.loadAverage.before.toFixed(1)}, \`${name}.md\` |`);
+  }
+  if (rows.length === 0) return [];
+  return [
+    `## The same bench on other pairs (their latest runs)`,
+    ``,
+    `Ratios to node-llama-cpp's greedy loop on the DPO model alone, as in the table above; "ceiling" is both models' native greedy loops at once.`,
+    ``,
+    `| pair | AAD picks only | AAD exact trace | greedy DPO through aad | ceiling | run |`,
+    `|---|---|---|---|---|---|`,
+    ...rows,
+    ``,
+  ];
 }
 
 /** Per-token means over runs, weighted by each run's tokens. */
