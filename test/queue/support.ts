@@ -44,6 +44,11 @@ export class RedisServer {
     return server;
   }
 
+  /** The running server's process id (undefined while stopped). */
+  get pid(): number | undefined {
+    return this.#process?.exitCode === null ? this.#process.pid : undefined;
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}/0`;
   }
