@@ -12,17 +12,16 @@
 //   as [line, column, endLine, endColumn, mutator, status], with its replacement when it survived
 //   or no test covers it. Enough to read the survivors, to resume (`--missing` runs the files that
 //   have none) and to re-test survivors.
-// - reports/mutation/incremental/<dir>-<name>.json (git-ignored, regenerable): Stryker's own
-//   incremental report of that file (source, tests, coverage; 10–500 kB each). Where it exists,
-//   Stryker re-tests only the mutants whose code or covering tests changed; on a fresh clone the
-//   first run of a file tests all of its mutants.
+// - reports/mutation/incremental/<dir>-<name>.json (git-ignored, rewritten by every run): Stryker's
+//   own report of that file (source, tests, coverage; 10–500 kB each), read to write the summary.
+//   Stryker runs in incremental mode but reuses nothing: the test files it runs are the bundles its
+//   build step writes in the sandbox, not input files, so it counts all of them as changed and
+//   re-tests every mutant of the file.
 //
 // `--survivors` re-runs (with --force) only the lines that hold a surviving or uncovered mutant,
 // after tests were added to kill them, and merges the new results for those lines into the
 // summary; it refuses a file whose source changed since its summary (the lines would be stale):
-// run that file in full. (Stryker cannot tell that an existing test file changed, because it sees
-// the bundled copies in .mutate-build/ only, so a plain incremental re-run may reuse a stale
-// "Survived".) Each finished run's conditions go to bench/results/mutation/runs.jsonl.
+// run that file in full. Each finished run's conditions go to bench/results/mutation/runs.jsonl.
 //
 // The report step merges the summaries into the generated part of bench/results/mutation.md — the
 // score, the counts by status, a row per file, every surviving or uncovered mutant, and which
