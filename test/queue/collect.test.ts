@@ -4,15 +4,14 @@
  * enqueueing again sends that row back, and the next collect resumes after the rows it wrote.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { UnrecoverableError, Worker } from "bullmq";
 import { resolveSettings, type PreferenceRow, type PromptRecord } from "../../server/src/pairs/index.ts";
 import { collectRun, enqueueRun, parseQueueUrl, runStatus, workerConnection, type RowJobData, type RowJobResult } from "../../server/src/queue/index.ts";
 import { prerequisite } from "../ci.ts";
-import { RedisServer, redisMissing, stopLeftovers } from "./support.ts";
+import { redisMissing, suiteRedis } from "./support.ts";
 
 const skip = prerequisite("queue collect suite (test/queue)", redisMissing());
 
@@ -22,8 +21,6 @@ const models = { sft: { file: "sft.gguf", sha256: "a".repeat(64) }, dpo: { file:
 const prompts: PromptRecord[] = [0, 1, 2, 3, 4].map((i) => ({ kind: "text", prompt: `question ${i}`, line: i + 1 }));
 /** Prompt 3's responses were equal (no row); prompt 2 fails until `fixed`. */
 let fixed = false;
-let dir: string;
-let redis: RedisServer;
 let worker: Worker<RowJobData, RowJobResult, "row"> | undefined;
 
 function rowFor(index: number): PreferenceRow {
@@ -56,20 +53,12 @@ async function settled(url: string): Promise<void> {
   }
 }
 
-before(async () => {
-  if (skip !== false) return;
-  dir = await mkdtemp(join(tmpdir(), "aad-queue-collect-"));
-  redis = await RedisServer.start(dir);
-});
-after(async () => {
-  if (skip !== false) return;
+const suite = suiteRedis("aad-queue-collect-", skip, async () => {
   await worker?.close();
-  await stopLeftovers();
-  await rm(dir, { recursive: true, force: true });
 });
 
 test("collect stops before a failed row and names it; enqueueing again retries it, and the next collect resumes to the full file", { skip, timeout: 300_000 }, async () => {
-  const location = parseQueueUrl(redis.url);
+  const location = parseQueueUrl(suite.redis.url);
   const enqueued = await enqueueRun({ location, job: JOB, promptsFile: "prompts.txt", prompts, settings, models });
   assert.deepEqual([enqueued.added, enqueued.retried, enqueued.existed], [5, 0, false]);
   worker = new Worker<RowJobData, RowJobResult, "row">(
@@ -81,9 +70,9 @@ test("collect stops before a failed row and names it; enqueueing again retries i
     },
     { connection: workerConnection(location), prefix: "aad" },
   );
-  await settled(redis.url);
+  await settled(suite.redis.url);
 
-  const out = join(dir, "pairs.jsonl");
+  const out = join(suite.dir, "pairs.jsonl");
   const first = await collectRun({ location, job: JOB, out });
   assert.equal(first.done, 2);
   assert.equal(first.pending, 0);
@@ -93,7 +82,7 @@ test("collect stops before a failed row and names it; enqueueing again retries i
   fixed = true;
   const again = await enqueueRun({ location, job: JOB, promptsFile: "prompts.txt", prompts, settings, models });
   assert.deepEqual([again.added, again.retried, again.existed], [0, 1, true]);
-  await settled(redis.url);
+  await settled(suite.redis.url);
 
   const second = await collectRun({ location, job: JOB, out });
   assert.deepEqual([second.resumedRows, second.resumedAt, second.written, second.skippedEqual, second.done, second.failed.length], [2, 2, 2, 1, 5, 0]);

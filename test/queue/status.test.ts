@@ -5,17 +5,14 @@
  * would otherwise do every second on the machines the workers decode on.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Worker } from "bullmq";
 import { resolveSettings, type PromptRecord } from "../../server/src/pairs/index.ts";
 import { connectOnce, enqueueRun, parseQueueUrl, RATE_WINDOW, runStatus, workerConnection, type RowJobData, type RowJobResult } from "../../server/src/queue/index.ts";
 import { rowQueue } from "../../server/src/queue/run.ts";
 import { prerequisite } from "../ci.ts";
-import { RedisServer, redisMissing, stopLeftovers } from "./support.ts";
+import { redisMissing, suiteRedis } from "./support.ts";
 
 const skip = prerequisite("queue status suite (test/queue)", redisMissing());
 
@@ -26,24 +23,14 @@ const SLOW_ROWS = 60;
 const settings = resolveSettings({ seed: 1, maxTokens: 4 });
 const models = { sft: { file: "sft.gguf", sha256: "a".repeat(64) }, dpo: { file: "dpo.gguf", sha256: "b".repeat(64) } };
 const prompts: PromptRecord[] = Array.from({ length: ROWS }, (_, i) => ({ kind: "text", prompt: `question ${i}`, line: i + 1 }));
-let dir: string;
-let redis: RedisServer;
 let worker: Worker<RowJobData, RowJobResult, "row"> | undefined;
 
-before(async () => {
-  if (skip !== false) return;
-  dir = await mkdtemp(join(tmpdir(), "aad-queue-status-"));
-  redis = await RedisServer.start(dir);
-});
-after(async () => {
-  if (skip !== false) return;
+const suite = suiteRedis("aad-queue-status-", skip, async () => {
   await worker?.close();
-  await stopLeftovers();
-  await rm(dir, { recursive: true, force: true });
 });
 
 test("status's rate is over the latest completions, read without fetching the rows' jobs", { skip, timeout: 300_000 }, async () => {
-  const location = parseQueueUrl(redis.url);
+  const location = parseQueueUrl(suite.redis.url);
   await enqueueRun({ location, job: JOB, promptsFile: "prompts.txt", prompts, settings, models });
   worker = new Worker<RowJobData, RowJobResult, "row">(
     `pairs.${JOB}`,

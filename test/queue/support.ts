@@ -6,6 +6,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
 
 /** What is missing for the suite, or undefined. */
 export function redisMissing(): string | undefined {
@@ -154,4 +158,31 @@ export async function stopLeftovers(): Promise<void> {
     return child.exited;
   }));
   await Promise.all([...RedisServer.running].map((server) => server.stop()));
+}
+
+/**
+ * A redis-server of the suite's own in a fresh temporary folder, started before the suite's tests
+ * and stopped after them; `close` runs first (the suite's workers). Nothing happens when skipped.
+ */
+export function suiteRedis(prefix: string, skip: unknown, close: () => Promise<void>): { readonly dir: string; readonly redis: RedisServer } {
+  const state: { dir?: string; redis?: RedisServer } = {};
+  before(async () => {
+    if (skip !== false) return;
+    state.dir = await mkdtemp(join(tmpdir(), prefix));
+    state.redis = await RedisServer.start(state.dir);
+  });
+  after(async () => {
+    if (skip !== false) return;
+    await close();
+    await stopLeftovers();
+    if (state.dir !== undefined) await rm(state.dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      return state.dir!;
+    },
+    get redis() {
+      return state.redis!;
+    },
+  };
 }
