@@ -19,7 +19,7 @@ import { createRng } from "../server/src/decoding/rng.ts";
 import { FAITHFULNESS_FEATURES, faithfulnessSummary, type FaithfulnessSummary } from "../server/src/forge/world-faithfulness.ts";
 import { formatExample, heldoutPrompts, novelPrompts, oracleReward, sampleResponse, type WorldPrompt } from "../server/src/forge/world.ts";
 import { sampleContinuations } from "../server/src/forge/sample.ts";
-import { DEFAULT_FORGE_CONFIG } from "../server/src/forge/forge.ts";
+import { DEFAULT_FORGE_CONFIG, pickPreference, shuffled } from "../server/src/forge/forge.ts";
 import { builtinPair } from "../server/src/runtime/builtin-pair.ts";
 import { ModelPair, score } from "../server/src/runtime/index.ts";
 import { writeResults } from "./results.ts";
@@ -43,8 +43,8 @@ export async function runGeneralization(options: { log: (line: string) => void; 
   const { samplesPerPrompt, minMargin, maxTokens, topK, parallel } = config.preferences;
   const rng = createRng("generalization-bench");
   const sets: { name: string; prompts: WorldPrompt[] }[] = [
-    { name: "held-out prompts", prompts: shuffle(heldoutPrompts(), rng.fork("heldout")).slice(0, count) },
-    { name: "unseen phrasings", prompts: shuffle(novelPrompts(), rng.fork("novel")).slice(0, count) },
+    { name: "held-out prompts", prompts: shuffled(heldoutPrompts(), rng.fork("heldout")).slice(0, count) },
+    { name: "unseen phrasings", prompts: shuffled(novelPrompts(), rng.fork("novel")).slice(0, count) },
   ];
   const files = builtinPair();
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
@@ -76,19 +76,15 @@ export async function runGeneralization(options: { log: (line: string) => void; 
         for (const [i, p] of set.prompts.entries()) {
           const group = groups[i]!;
           const rewards = group.map((s) => oracleReward(p.text, s));
-          let best = 0;
-          rewards.forEach((r, k) => {
-            if (r > rewards[best]!) best = k;
-          });
-          const worse = rewards.flatMap((r, k) => (r <= rewards[best]! - minMargin ? [k] : []));
-          if (worse.length === 0) {
+          const picked = pickPreference(rewards, minMargin, createRng(`generalization:rejected:${set.name}:${i}`));
+          if (picked === undefined) {
             dropped++;
             continue;
           }
-          const rejected = worse[createRng(`generalization:rejected:${set.name}:${i}`).int(worse.length)]!;
+          const { chosen, rejected } = picked;
           const implicit = async (response: string) => (await score(pair, { prompt: formatExample(p.text), raw: true, response })).stats.implicitReward;
-          if ((await implicit(group[best]!)) > (await implicit(group[rejected]!))) correct++;
-          margin += rewards[best]! - rewards[rejected]!;
+          if ((await implicit(group[chosen]!)) > (await implicit(group[rejected]!))) correct++;
+          margin += rewards[chosen]! - rewards[rejected]!;
           pairs++;
         }
         results.push({ name: set.name, prompts: set.prompts.length, corpus, sft, pairs, dropped, implicitRewardAccuracy: correct / Math.max(1, pairs), meanMargin: margin / Math.max(1, pairs) });
@@ -127,13 +123,4 @@ export async function runGeneralization(options: { log: (line: string) => void; 
   ].join("\n");
   await writeResults("generalization", { prompts: count, results }, markdown);
   log(markdown);
-}
-
-function shuffle<T>(items: readonly T[], rng: ReturnType<typeof createRng>): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }

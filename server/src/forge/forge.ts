@@ -505,19 +505,29 @@ function labelGroups(sampled: SampledGroups, config: ForgeConfig): { labelled: L
   const groups = [...sampled.train.map((g) => ({ ...g, split: "unused" as const })), ...sampled.heldout.map((g) => ({ ...g, split: "heldout" as const }))];
   groups.forEach(({ prompt, samples, split }, index) => {
     const rewards = samples.map((s) => oracleReward(prompt.text, s));
-    let best = 0;
-    rewards.forEach((r, i) => {
-      if (r > rewards[best]!) best = i;
-    });
-    const worse = rewards.flatMap((r, i) => (r <= rewards[best]! - config.preferences.minMargin ? [i] : []));
-    if (worse.length === 0) {
+    const picked = pickPreference(rewards, config.preferences.minMargin, createRng(`${config.seed}:rejected:${index}`));
+    if (picked === undefined) {
       dropped++;
       return;
     }
-    const rejected = worse[createRng(`${config.seed}:rejected:${index}`).int(worse.length)]!;
-    labelled.push({ prompt: prompt.text, chosen: samples[best]!, rejected: samples[rejected]!, chosenReward: rewards[best]!, rejectedReward: rewards[rejected]!, split });
+    const { chosen, rejected } = picked;
+    labelled.push({ prompt: prompt.text, chosen: samples[chosen]!, rejected: samples[rejected]!, chosenReward: rewards[chosen]!, rejectedReward: rewards[rejected]!, split });
   });
   return { labelled, dropped };
+}
+
+/**
+ * One group's pair, by index: the best reward (the first of equals) against one drawn by `rng`
+ * among those at least `minMargin` lower; undefined when there is none.
+ */
+export function pickPreference(rewards: readonly number[], minMargin: number, rng: Rng): { chosen: number; rejected: number } | undefined {
+  let chosen = 0;
+  rewards.forEach((r, i) => {
+    if (r > rewards[chosen]!) chosen = i;
+  });
+  const worse = rewards.flatMap((r, i) => (r <= rewards[chosen]! - minMargin ? [i] : []));
+  if (worse.length === 0) return undefined;
+  return { chosen, rejected: worse[rng.int(worse.length)]! };
 }
 
 /** The corpus's own answers to the held-out prompts (16 each): what a faithful SFT model's samples look like. */
