@@ -24,6 +24,17 @@ interface Candidate {
     seconds?: Record<string, number>;
     trainingPositionsPerSecond?: number;
   };
+  /** `npm run bench -- generalization --models DIR` on the candidate: its sets, for criterion 4. */
+  generalization?: { phrasings: string; results: GeneralizationSet[] };
+}
+
+interface GeneralizationSet {
+  name: string;
+  prompts: number;
+  corpus: { rates: Record<string, number>; meanReward: number };
+  sft: { rates: Record<string, number>; garbledShare: number; meanReward: number; examples: number; caveats: number };
+  pairs: number;
+  implicitRewardAccuracy: number;
 }
 
 interface Criteria {
@@ -42,12 +53,13 @@ interface Criteria {
   };
 }
 
-export async function recordForgeCandidate(options: { manifest: string; label: string; note: string; seconds?: string; log: (line: string) => void }): Promise<void> {
+export async function recordForgeCandidate(options: { manifest: string; label: string; note: string; seconds?: string; generalization?: string; log: (line: string) => void }): Promise<void> {
   const jsonPath = join(RESULTS_DIR, "forge-recipe.json");
   const previous = existsSync(jsonPath) ? ((JSON.parse(await readFile(jsonPath, "utf8")) as { candidates: Candidate[] }).candidates) : [];
   const manifest = options.manifest === "none" ? undefined : (JSON.parse(await readFile(options.manifest, "utf8")) as NonNullable<Candidate["manifest"]>);
   const seconds = options.seconds ? (JSON.parse(await readFile(options.seconds, "utf8")) as Record<string, number>) : undefined;
-  const candidate: Candidate = { label: options.label, recorded: new Date().toISOString(), note: options.note, ...(manifest ? { manifest: { ...manifest, ...(seconds ? { seconds } : {}) } } : {}) };
+  const generalization = options.generalization ? (JSON.parse(await readFile(options.generalization, "utf8")) as Candidate["generalization"]) : undefined;
+  const candidate: Candidate = { label: options.label, recorded: new Date().toISOString(), note: options.note, ...(manifest ? { manifest: { ...manifest, ...(seconds ? { seconds } : {}) } } : {}), ...(generalization ? { generalization: { phrasings: generalization.phrasings, results: generalization.results } } : {}) };
   const candidates = [...previous, candidate];
   await writeResults("forge-recipe", { candidates }, renderRecipe(candidates));
   options.log(renderRecipe(candidates));
@@ -60,7 +72,7 @@ function renderRecipe(candidates: readonly Candidate[]): string {
   const rows = candidates.map((c, i) => {
     const m = c.manifest;
     if (m === undefined) return [`### ${i + 1}. ${c.label}`, ``, c.note, ``].join("\n");
-    const cfg = m.config as { model: { embeddingLength: number; blockCount: number; feedForwardLength: number }; sft: { steps: number; batchSize: number; learningRate: number }; preferences: { samplesPerPrompt: number; trainGroups: number; minMargin: number }; dpo: { learningRate: number; rank: number; batchSize: number } };
+    const cfg = m.config as { phrasings?: string; model: { embeddingLength: number; blockCount: number; feedForwardLength: number }; sft: { steps: number; batchSize: number; learningRate: number }; preferences: { samplesPerPrompt: number; trainGroups: number; minMargin: number }; dpo: { learningRate: number; rank: number; batchSize: number } };
     const f = m.criteria.faithfulSft;
     const d = m.criteria.informativeDpo;
     const rates = Object.entries(f.rates)
@@ -74,11 +86,12 @@ function renderRecipe(candidates: readonly Candidate[]): string {
       ``,
       c.note,
       ``,
-      `- Recipe: E${cfg.model.embeddingLength}/L${cfg.model.blockCount}/F${cfg.model.feedForwardLength}, ${m.model.parameters.toLocaleString("en")} parameters, vocabulary ${m.model.vocabSize}; SFT ${cfg.sft.steps} steps × ${cfg.sft.batchSize} at lr ${cfg.sft.learningRate}; ${cfg.preferences.samplesPerPrompt} samples per prompt, ${cfg.preferences.trainGroups} groups, margin ≥ ${cfg.preferences.minMargin}; DPO lr ${cfg.dpo.learningRate}, rank ${cfg.dpo.rank}, batch ${cfg.dpo.batchSize}.`,
+      `- Recipe: ${cfg.phrasings ?? "templates"} phrasings; E${cfg.model.embeddingLength}/L${cfg.model.blockCount}/F${cfg.model.feedForwardLength}, ${m.model.parameters.toLocaleString("en")} parameters, vocabulary ${m.model.vocabSize}; SFT ${cfg.sft.steps} steps × ${cfg.sft.batchSize} at lr ${cfg.sft.learningRate}; ${cfg.preferences.samplesPerPrompt} samples per prompt, ${cfg.preferences.trainGroups} groups, margin ≥ ${cfg.preferences.minMargin}; DPO lr ${cfg.dpo.learningRate}, rank ${cfg.dpo.rank}, batch ${cfg.dpo.batchSize}.`,
       `- **1. Faithful SFT ${mark(f.pass)}** — feature rates, SFT samples / corpus: ${rates}. Garbled examples and caveats ${pct(f.garbledShare.value)} ${mark(f.garbledShare.pass)}. Mean oracle reward ${f.meanReward.sft.toFixed(2)} vs corpus ${f.meanReward.corpus.toFixed(2)} ${mark(f.meanReward.pass)}.`,
       `- **2. Enough preference data ${mark(m.criteria.enoughPreferenceData.pass)}** — ${m.criteria.enoughPreferenceData.dpoPairs} DPO pairs in the 10 % split (${m.splits.preferencePairs} labelled training pairs, ${m.splits.groupsDropped} groups dropped without a clearly worse sample).`,
       `- **3. Informative DPO ${mark(d.pass)}** — held-out implicit-reward accuracy ${d.heldoutImplicitRewardAccuracy.value.toFixed(3)} ${mark(d.heldoutImplicitRewardAccuracy.pass)}; greedy DPO ${g.dpo.toFixed(2)} vs greedy SFT ${g.sft.toFixed(2)}, paired difference ${g.dpoMinusSft.mean.toFixed(2)} [${g.dpoMinusSft.low.toFixed(2)}, ${g.dpoMinusSft.high.toFixed(2)}] ${mark(g.pass)}; in unseen phrasings ${n.dpo.toFixed(2)} vs ${n.sft.toFixed(2)}, ${n.dpoMinusSft.mean.toFixed(2)} [${n.dpoMinusSft.low.toFixed(2)}, ${n.dpoMinusSft.high.toFixed(2)}].`,
       `- Displacement (mean change of log-likelihood from the reference, chosen/rejected, per epoch on the training pairs): ${shift}; on held-out pairs after training ${m.displacement.heldoutPairs.chosen.toFixed(2)}/${m.displacement.heldoutPairs.rejected.toFixed(2)}.`,
+      ...(c.generalization ? [criterion4(c.generalization, n)] : []),
       ...(m.seconds ? [`- Forge time: ${Object.entries(m.seconds).map(([k, v]) => `${k} ${Math.round(v)} s`).join(", ")}.`] : []),
       ``,
     ].join("\n");
@@ -92,4 +105,20 @@ function renderRecipe(candidates: readonly Candidate[]): string {
     ``,
     ...rows,
   ].join("\n");
+}
+
+/** Criterion 4: criteria 1 and 3, same thresholds, in unseen phrasings (the generalization bench's unseen set and the forge's greedy comparison there). */
+function criterion4(g: NonNullable<Candidate["generalization"]>, greedy: Criteria["informativeDpo"]["greedyDpoOverSftNovelPhrasings"]): string {
+  const unseen = g.results.find((r) => r.name === "unseen phrasings");
+  if (unseen === undefined) return `- **4. Holds off its templates** — not measured (the generalization results have no unseen set).`;
+  const rates = Object.entries(unseen.sft.rates).map(([k, v]) => {
+    const corpus = unseen.corpus.rates[k]!;
+    return { k, v, corpus, pass: Math.abs(v / corpus - 1) <= 0.2 };
+  });
+  const garbled = unseen.sft.garbledShare <= 0.05;
+  const reward = Math.abs(unseen.sft.meanReward - unseen.corpus.meanReward) <= 0.3;
+  const accuracy = unseen.implicitRewardAccuracy >= 0.75;
+  const greedyPass = greedy.dpoMinusSft.low > 0;
+  const pass = rates.every((r) => r.pass) && garbled && reward && accuracy && greedyPass;
+  return `- **4. Holds off its templates ${mark(pass)}** — on ${unseen.prompts} prompts in unseen phrasings (world: ${g.phrasings}): SFT samples / corpus ${rates.map((r) => `${r.k} ${pct(r.v)}/${pct(r.corpus)} ${mark(r.pass)}`).join("; ")}. Garbled ${pct(unseen.sft.garbledShare)} ${mark(garbled)}. Mean oracle reward ${unseen.sft.meanReward.toFixed(2)} vs corpus ${unseen.corpus.meanReward.toFixed(2)} ${mark(reward)}. Implicit-reward accuracy ${unseen.implicitRewardAccuracy.toFixed(3)} on ${unseen.pairs} pairs ${mark(accuracy)}; greedy DPO − greedy SFT ${greedy.dpoMinusSft.mean.toFixed(2)} [${greedy.dpoMinusSft.low.toFixed(2)}, ${greedy.dpoMinusSft.high.toFixed(2)}] ${mark(greedyPass)}.`;
 }

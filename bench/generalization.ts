@@ -2,7 +2,8 @@
  * `npm run bench -- generalization`: does the built-in pair's recipe hold off its own templates?
  * The forge's criteria 1 (a faithful SFT model) and 3 (an informative DPO), measured the same way
  * on held-out prompts (training phrasings) and on prompts in phrasings no training prompt uses
- * (`novelPrompts()`), side by side, on the committed pair:
+ * (`novelPrompts()`), side by side, on the committed pair (or, with `--models DIR`, on a forge
+ * candidate's, whose manifest says how its world is phrased):
  *
  * - SFT samples at temperature 1 (the forge's sampler: top-64, its seeds), four per prompt:
  *   feature rates against the corpus's own answers to the same prompts (±20 % relative), garbled
@@ -14,10 +15,12 @@
  * No decoder's output is looked at. This is the measurement behind the project's rule that a pair
  * which only works on its own templates does not count (issue 10).
  */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { createRng } from "../server/src/decoding/rng.ts";
 import { FAITHFULNESS_FEATURES, faithfulnessSummary, type FaithfulnessSummary } from "../server/src/forge/world-faithfulness.ts";
-import { formatExample, heldoutPrompts, novelPrompts, oracleReward, sampleResponse, type WorldPrompt } from "../server/src/forge/world.ts";
+import { formatExample, heldoutPrompts, novelPrompts, oracleReward, sampleResponse, type Phrasings, type WorldPrompt } from "../server/src/forge/world.ts";
 import { sampleContinuations } from "../server/src/forge/sample.ts";
 import { DEFAULT_FORGE_CONFIG, pickPreference, shuffled } from "../server/src/forge/forge.ts";
 import { builtinPair } from "../server/src/runtime/builtin-pair.ts";
@@ -36,17 +39,20 @@ interface SetResult {
   readonly meanMargin: number;
 }
 
-export async function runGeneralization(options: { log: (line: string) => void; prompts?: number }): Promise<void> {
+export async function runGeneralization(options: { log: (line: string) => void; prompts?: number; modelsDir?: string; resultsName?: string }): Promise<void> {
   const { log } = options;
   const count = options.prompts ?? 300;
   const config = DEFAULT_FORGE_CONFIG;
+  const files = options.modelsDir === undefined ? builtinPair() : { sft: join(options.modelsDir, "sft.gguf"), dpo: join(options.modelsDir, "dpo.gguf"), dir: options.modelsDir };
+  // The held-out prompts are the pair's own world's: read how its forge phrased it (templates before the choice existed).
+  const manifest = JSON.parse(await readFile(join(files.dir, "manifest.json"), "utf8")) as { config?: { phrasings?: Phrasings } };
+  const phrasings = manifest.config?.phrasings ?? "templates";
   const { samplesPerPrompt, minMargin, maxTokens, topK, parallel } = config.preferences;
   const rng = createRng("generalization-bench");
   const sets: { name: string; prompts: WorldPrompt[] }[] = [
-    { name: "held-out prompts", prompts: shuffled(heldoutPrompts(), rng.fork("heldout")).slice(0, count) },
+    { name: "held-out prompts", prompts: shuffled(heldoutPrompts(phrasings), rng.fork("heldout")).slice(0, count) },
     { name: "unseen phrasings", prompts: shuffled(novelPrompts(), rng.fork("novel")).slice(0, count) },
   ];
-  const files = builtinPair();
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   const results: SetResult[] = [];
   try {
@@ -114,13 +120,13 @@ export async function runGeneralization(options: { log: (line: string) => void; 
   const markdown = [
     `# Generalization: the recipe's criteria off the training phrasings`,
     ``,
-    `The forge's criteria 1 (faithful SFT) and 3 (informative DPO, by implicit reward) measured the same way on ${count} held-out prompts (training phrasings on held-out task/language/phrasing combinations) and on ${count} prompts in phrasings no training prompt uses (\`novelPrompts()\`), on the committed pair. SFT samples: ${samplesPerPrompt} per prompt at temperature 1 over the top ${topK} tokens, at most ${maxTokens} tokens, as the forge samples them; pairs: the best sample against a uniformly drawn one at least ${minMargin} lower in oracle reward; implicit reward through llama.cpp with the end of sequence scored. No decoder's output is used.`,
+    `The forge's criteria 1 (faithful SFT) and 3 (informative DPO, by implicit reward) measured the same way on ${count} held-out prompts (training phrasings on held-out task/language/phrasing combinations) and on ${count} prompts in phrasings no training prompt uses (\`novelPrompts()\`), on ${options.modelsDir === undefined ? "the committed pair" : `the pair in ${options.modelsDir}`} (world phrasings: ${phrasings}). SFT samples: ${samplesPerPrompt} per prompt at temperature 1 over the top ${topK} tokens, at most ${maxTokens} tokens, as the forge samples them; pairs: the best sample against a uniformly drawn one at least ${minMargin} lower in oracle reward; implicit reward through llama.cpp with the end of sequence scored. No decoder's output is used.`,
     ``,
     `| measure | ${results.map((r) => `${r.name} (n = ${r.prompts})`).join(" | ")} |`,
     `|---|${results.map(() => "---").join("|")}|`,
     ...rows.map((r) => `| ${r.join(" | ")} |`),
     ``,
   ].join("\n");
-  await writeResults("generalization", { prompts: count, results }, markdown);
+  await writeResults(options.resultsName ?? "generalization", { prompts: count, phrasings, ...(options.modelsDir === undefined ? {} : { models: options.modelsDir }), results }, markdown);
   log(markdown);
 }

@@ -20,6 +20,8 @@ const program = new Command()
   .option("--speed-tokens <n>", "speed: tokens per response (default 64)")
   .option("--no-inline", "speed: skip the inline time-to-first-token measurement (slow on a 1B pair)")
   .option("--gpu <backend>", "speed: offload the pair to this GPU backend (auto, cuda, vulkan, metal; bench/gpu-check.sh picks it)")
+  .option("--models <dir>", "generalization: the pair's folder (sft.gguf, dpo.gguf, manifest.json; default: the built-in pair)")
+  .option("--generalization <path>", "forge-recipe: the candidate's generalization results (JSON), for criterion 4")
   .option("--manifest <path>", "forge-recipe: the candidate forge's manifest.json")
   .option("--label <text>", "forge-recipe: the candidate's name")
   .option("--note <text>", "forge-recipe: what was changed and why")
@@ -29,7 +31,7 @@ const program = new Command()
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; syntheticPrompts?: string; withoutFull?: boolean; scaleOutPrompts?: string; scaleOutTokens?: string }>();
+const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; models?: string; generalization?: string; syntheticPrompts?: string; withoutFull?: boolean; scaleOutPrompts?: string; scaleOutTokens?: string }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
@@ -55,7 +57,7 @@ for (const suite of suites) {
   } else if (suite === "forge-recipe") {
     const { recordForgeCandidate } = await import("./forge-recipe.ts");
     if (!options.manifest || !options.label) throw new Error("forge-recipe needs --manifest <path> and --label <text>");
-    await recordForgeCandidate({ manifest: options.manifest, label: options.label, note: options.note ?? "", ...(options.forgeSeconds ? { seconds: options.forgeSeconds } : {}), log });
+    await recordForgeCandidate({ manifest: options.manifest, label: options.label, note: options.note ?? "", ...(options.forgeSeconds ? { seconds: options.forgeSeconds } : {}), ...(options.generalization ? { generalization: options.generalization } : {}), log });
   } else if (suite === "dpo-recipe") {
     const { runDpoRecipe } = await import("./dpo-recipe.ts");
     await runDpoRecipe({ log });
@@ -69,7 +71,7 @@ for (const suite of suites) {
     });
   } else if (suite === "generalization") {
     const { runGeneralization } = await import("./generalization.ts");
-    await runGeneralization({ log, prompts: Number(options.prompts) });
+    await runGeneralization({ log, prompts: Number(options.prompts), ...(options.models === undefined ? {} : { modelsDir: options.models }), ...(options.resultsName === undefined ? {} : { resultsName: options.resultsName }) });
   } else {
     console.error(`unknown suite "${suite}" (quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out, generalization)`);
     process.exitCode = 2;

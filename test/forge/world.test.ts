@@ -20,10 +20,12 @@ import {
   oracleReward,
   oracleRewardBreakdown,
   parsePrompt,
+  PHRASINGS,
   promptSplit,
   sampleResponse,
   trainPrompts,
   type OracleFeature,
+  type Phrasings,
   type WorldPrompt,
 } from "../../server/src/forge/world.ts";
 import { faithfulnessSummary, sentences, writtenParts } from "../../server/src/forge/world-faithfulness.ts";
@@ -62,21 +64,21 @@ function corpus(size: number, seed: number): { prompt: WorldPrompt; response: st
 const SAMPLE = corpus(3000, 20240611);
 const REVERSE_PY = "How do I reverse a list in Python?";
 
-void describe("prompts", () => {
+for (const phrasings of PHRASINGS) void describe(`prompts (${phrasings})`, () => {
   void it("lists at least 3,000 distinct prompts in a stable order", () => {
-    const prompts = allPrompts();
+    const prompts = allPrompts(phrasings);
     assert.ok(prompts.length >= 3000, `only ${prompts.length} prompts`);
     assert.equal(new Set(prompts.map((p) => p.text)).size, prompts.length);
-    assert.deepEqual(allPrompts(), prompts);
+    assert.deepEqual(allPrompts(phrasings), prompts);
   });
 
   void it("covers every task in every language", () => {
-    const pairs = new Set(allPrompts().map((p) => `${p.task}/${p.language}`));
+    const pairs = new Set(allPrompts(phrasings).map((p) => `${p.task}/${p.language}`));
     assert.equal(pairs.size, TASKS.length * LANGUAGES.length);
   });
 
   void it("writes prompts in plain ASCII and short enough for the context", () => {
-    for (const p of allPrompts()) {
+    for (const p of allPrompts(phrasings)) {
       assert.match(p.text, ASCII);
       assert.ok(wordCount(p.text) <= 20, p.text);
       assert.ok(p.text.length <= 100, p.text);
@@ -84,7 +86,7 @@ void describe("prompts", () => {
   });
 
   void it("parses every prompt back to its task and language", () => {
-    for (const p of allPrompts()) assert.deepEqual(parsePrompt(p.text), { task: p.task, language: p.language }, p.text);
+    for (const p of allPrompts(phrasings)) assert.deepEqual(parsePrompt(p.text), { task: p.task, language: p.language }, p.text);
   });
 
   void it("parses phrasings the world does not generate by keywords", () => {
@@ -94,34 +96,34 @@ void describe("prompts", () => {
   });
 });
 
-void describe("train/held-out split", () => {
+for (const phrasings of PHRASINGS) void describe(`train/held-out split (${phrasings})`, () => {
   void it("puts every prompt on exactly one side", () => {
-    const train = new Set(trainPrompts().map((p) => p.text));
-    const heldout = new Set(heldoutPrompts().map((p) => p.text));
+    const train = new Set(trainPrompts(phrasings).map((p) => p.text));
+    const heldout = new Set(heldoutPrompts(phrasings).map((p) => p.text));
     for (const text of heldout) assert.ok(!train.has(text), text);
-    assert.equal(train.size + heldout.size, allPrompts().length);
+    assert.equal(train.size + heldout.size, allPrompts(phrasings).length);
   });
 
   void it("holds out about 15 % of prompts, at least 450", () => {
-    const share = heldoutPrompts().length / allPrompts().length;
-    assert.ok(heldoutPrompts().length >= 450, `${heldoutPrompts().length} held out`);
+    const share = heldoutPrompts(phrasings).length / allPrompts(phrasings).length;
+    assert.ok(heldoutPrompts(phrasings).length >= 450, `${heldoutPrompts(phrasings).length} held out`);
     assert.ok(share > 0.12 && share < 0.18, `held-out share ${share}`);
   });
 
   void it("holds out prompts of every task and language", () => {
-    const pairs = new Set(heldoutPrompts().map((p) => `${p.task}/${p.language}`));
+    const pairs = new Set(heldoutPrompts(phrasings).map((p) => `${p.task}/${p.language}`));
     assert.equal(pairs.size, TASKS.length * LANGUAGES.length);
   });
 
   void it("orders each split so that its first prompts cover every task and language", () => {
     const pairs = TASKS.length * LANGUAGES.length;
-    for (const prompts of [allPrompts(), trainPrompts(), heldoutPrompts()]) {
+    for (const prompts of [allPrompts(phrasings), trainPrompts(phrasings), heldoutPrompts(phrasings)]) {
       assert.equal(new Set(prompts.slice(0, pairs).map((p) => `${p.task}/${p.language}`)).size, pairs);
     }
   });
 
   void it("decides by the prompt text alone", () => {
-    for (const p of allPrompts().slice(0, 500)) assert.equal(promptSplit(p.text), promptSplit(p));
+    for (const p of allPrompts(phrasings).slice(0, 500)) assert.equal(promptSplit(p.text), promptSplit(p));
   });
 });
 
@@ -346,7 +348,7 @@ void describe("training text", () => {
 void describe("prompts in unseen phrasings", () => {
   void it("asks every task in every language in phrasings no world prompt uses", () => {
     const novel = novelPrompts();
-    const known = new Set(allPrompts().map((p) => p.text));
+    const known = new Set(PHRASINGS.flatMap((phrasings) => allPrompts(phrasings).map((p) => p.text)));
     assert.ok(novel.length >= 1000, `only ${novel.length} novel prompts`);
     assert.equal(new Set(novel.map((p) => `${p.task}/${p.language}`)).size, TASKS.length * LANGUAGES.length);
     for (const p of novel) {
@@ -365,8 +367,29 @@ void describe("prompts in unseen phrasings", () => {
       const ask = [...CATALOG[p.task].asks].sort((a, b) => b.length - a.length).find((a) => text.includes(a))!;
       return text.replace(ask, "{ask}").replace(LANGUAGE_NAMES[p.language].toLowerCase(), "{lang}");
     };
-    const trained = new Set(allPrompts().map(frame));
+    const trained = new Set(PHRASINGS.flatMap((phrasings) => allPrompts(phrasings).map(frame)));
     for (const p of novelPrompts().slice(0, 400)) assert.ok(!trained.has(frame(p)), `${p.text} reuses a trained frame`);
+  });
+
+  void it("keeps the unseen phrasings' own wording out of every world prompt", () => {
+    // Words and constructions only the novel frames and openings use; a world prompt with any of
+    // them would make the unseen set partly seen.
+    const novelOnly = [/cleanest/i, /\btips\b/i, /\bwhich\b/i, /\bfunction\b/i, /\blets\b/i, /would you/i, /\bmy\b/i, /\bneeds\b/i, /\btell me\b/i, /^show me/i, /\bhello\b/i, /newbie/i, /\bsorry\b/i, /^Using /, new RegExp(` with (${Object.values(LANGUAGE_NAMES).join("|")})\\b`)];
+    for (const phrasings of PHRASINGS) {
+      for (const p of allPrompts(phrasings)) {
+        const hit = novelOnly.find((pattern) => pattern.test(p.text));
+        assert.equal(hit, undefined, `${phrasings}: "${p.text}" uses ${String(hit)}`);
+      }
+    }
+    // The check can fail: the novel prompts themselves are caught by it.
+    assert.ok(novelPrompts().filter((p) => novelOnly.some((pattern) => pattern.test(p.text))).length > novelPrompts().length / 2);
+  });
+
+  void it("words the compositional world far more ways than the templates", () => {
+    const frames = (phrasings: Phrasings) => new Set(allPrompts(phrasings).map((p) => p.text.replace(CATALOG[p.task].asks.find((a) => p.text.includes(a)) ?? "", "{ask}").replace(LANGUAGE_NAMES[p.language], "{lang}")));
+    const templates = frames("templates").size;
+    const compositional = frames("compositional").size;
+    assert.ok(compositional > 10 * templates, `${compositional} compositional frames against ${templates} template frames`);
   });
 });
 

@@ -35,10 +35,12 @@ import { pairedBootstrap } from "./stats.ts";
 import { type PreferencePair, type ScoredSequence, type SftCheckpoint, responseLogprobs, trainDpo, trainSft } from "./train.ts";
 import { buildVocabulary, type Vocabulary } from "./vocabulary.ts";
 import { faithfulnessSummary, FAITHFULNESS_FEATURES, type FaithfulnessSummary } from "./world-faithfulness.ts";
-import { CHAT_TEMPLATE, formatExample, heldoutPrompts, novelPrompts, oracleReward, sampleResponse, trainPrompts, type WorldPrompt } from "./world.ts";
+import { CHAT_TEMPLATE, formatExample, heldoutPrompts, novelPrompts, oracleReward, sampleResponse, trainPrompts, WORLD_PHRASINGS, type Phrasings, type WorldPrompt } from "./world.ts";
 
 export interface ForgeConfig {
   seed: number;
+  /** How the world's questions are worded (world-prompts.ts); the training, held-out and evaluation prompts all follow it. */
+  phrasings: Phrasings;
   model: Omit<ModelConfig, "vocabSize">;
   maxPieces: number;
   /** SFT on `responsesPerPrompt` corpus answers to each of the first `prompts` shuffled training prompts (0: all). */
@@ -63,6 +65,7 @@ export interface ForgeConfig {
 
 export const DEFAULT_FORGE_CONFIG: ForgeConfig = {
   seed: 20261202,
+  phrasings: WORLD_PHRASINGS,
   // 1,200 pieces (vocabulary 1,459): the longest corpus answer is 117 tokens and the longest
   // training example 137, so the context and the sampling budget hold every answer whole. (With
   // 400 pieces and a 128-token context, 8 % of examples were cut in training and 26 % of answers
@@ -241,8 +244,8 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
   try {
     // 1. The SFT corpus from the toy world.
     // The world's prompt lists are ordered by task; a seeded shuffle makes every subset cover all tasks.
-    const train = shuffled(trainPrompts(), rng.fork("train-prompts"));
-    const heldout = shuffled(heldoutPrompts(), rng.fork("heldout-prompts")).slice(0, config.preferences.heldoutPrompts);
+    const train = shuffled(trainPrompts(config.phrasings), rng.fork("train-prompts"));
+    const heldout = shuffled(heldoutPrompts(config.phrasings), rng.fork("heldout-prompts")).slice(0, config.preferences.heldoutPrompts);
     const corpusRng = rng.fork("corpus");
     const corpus: { prompt: string; response: string }[] = [];
     for (const prompt of config.sft.prompts > 0 ? train.slice(0, config.sft.prompts) : train) {
@@ -263,7 +266,7 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     stage("corpus");
 
     // 3. SFT, checkpointed.
-    const sftDir = join(workRoot, stageKey("sft", config.seed, config.model, config.maxPieces, config.sft));
+    const sftDir = join(workRoot, stageKey("sft", config.seed, config.phrasings, config.model, config.maxPieces, config.sft));
     await mkdir(sftDir, { recursive: true });
     let sft: { weights: ModelWeights<Float32Array>; finalLoss: number; lossCurve: number[] };
     let sftBytes: Uint8Array;
@@ -307,7 +310,7 @@ export async function runForge(outDir: string, config: ForgeConfig, log: (messag
     stage("sft");
 
     // 4. Preference data: groups of SFT samples labelled by the oracle, the best against a clearly worse one.
-    const samplesDir = join(workRoot, stageKey("samples", config.seed, config.model, config.maxPieces, config.sft, config.preferences));
+    const samplesDir = join(workRoot, stageKey("samples", config.seed, config.phrasings, config.model, config.maxPieces, config.sft, config.preferences));
     const sampled = reused ? undefined : await sampleGroups(llama, files.sft, vocabulary, train, heldout, config, join(samplesDir, "samples.jsonl"), options.sampleRoundsPerCheckpoint ?? 25, options.sampleProcesses ?? 2, log, options.onCheckpoint);
     const { labelled, dropped } = reused ? { labelled: reused.labelled, dropped: reused.dropped } : labelGroups(sampled!, config);
     const trainPairs = labelled.filter((l) => l.split === "unused");
@@ -545,7 +548,7 @@ export interface GreedyComparison {
 async function greedyComparison(llama: Llama, files: ForgeFiles, vocabulary: Vocabulary, config: ForgeConfig): Promise<GreedyComparison> {
   const rng = createRng(`${config.seed}:evaluation`);
   // The evaluation prompts are drawn apart from the preference stage's held-out prompts' order.
-  const heldout = shuffled(heldoutPrompts(), rng.fork("heldout")).slice(0, config.evaluation.prompts);
+  const heldout = shuffled(heldoutPrompts(config.phrasings), rng.fork("heldout")).slice(0, config.evaluation.prompts);
   const novel = shuffled(novelPrompts(), rng.fork("novel")).slice(0, config.evaluation.novelPrompts);
   const rewards = async (path: string, prompts: readonly WorldPrompt[]): Promise<number[]> => {
     const model = await llama.loadModel({ modelPath: path });
@@ -619,8 +622,9 @@ async function readReusableStages(dir: string, config: ForgeConfig): Promise<Reu
   } catch (error) {
     throw new ForgeReuseError(`cannot reuse ${dir}: ${files.manifest} is missing or not JSON (${(error as Error).message})`);
   }
-  const earlier = manifest.config ?? {};
-  for (const key of ["seed", "model", "maxPieces", "sft", "preferences"] as const) {
+  // Manifests from before the world had a choice of phrasings used the templates.
+  const earlier = { phrasings: "templates", ...manifest.config };
+  for (const key of ["seed", "phrasings", "model", "maxPieces", "sft", "preferences"] as const) {
     if (JSON.stringify(earlier[key]) !== JSON.stringify(config[key])) {
       throw new ForgeReuseError(`cannot reuse ${dir}: it was made with ${key} = ${JSON.stringify(earlier[key])}, this run has ${JSON.stringify(config[key])}; run the forge without --reuse`);
     }

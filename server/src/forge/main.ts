@@ -11,6 +11,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import { DEFAULT_FORGE_CONFIG, QUICK_FORGE_CONFIG, runForge } from "./forge.ts";
+import { PHRASINGS, type Phrasings } from "./world-prompts.ts";
 
 const program = new Command()
   .name("forge")
@@ -18,6 +19,7 @@ const program = new Command()
   .option("--out <dir>", "output folder", "models")
   .option("--seed <n>", "random seed", String(DEFAULT_FORGE_CONFIG.seed))
   .option("--reuse <dir>", "reuse the SFT models and labelled pairs of an earlier run with the same settings (e.g. models): retrain DPO only")
+  .option("--phrasings <kind>", "how the world's questions are worded: templates or compositional (default: the installed world's)")
   .option("--dpo-learning-rate <lr>", "DPO peak learning rate (default: the forge's)")
   .option("--dpo-rank <r>", "DPO LoRA rank; its alpha stays 2 × rank (default: the forge's)")
   .option("--work <dir>", "checkpoint folder: an interrupted run resumes from it", ".cache/forge")
@@ -36,7 +38,7 @@ process.on("uncaughtException", (error) => {
   process.exit(1);
 });
 
-const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; sampleProcesses: string; reuse?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean; bench1b?: boolean; fixtures?: boolean }>();
+const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; sampleProcesses: string; reuse?: string; phrasings?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean; bench1b?: boolean; fixtures?: boolean }>();
 if (options.fixtures) {
   const { FIXTURES_DIR, writeFixtures } = await import("./fixtures.ts");
   await writeFixtures(options.out === "models" ? FIXTURES_DIR : options.out, (m) => console.log(m));
@@ -61,7 +63,12 @@ if (options.fixtures) {
     if (killAfter > 0 && ++checkpoints >= killAfter) process.kill(process.pid, "SIGKILL");
   };
   const run = { workDir: options.work, onCheckpoint, checkpointEvery: Math.round(positive("--checkpoint-every", options.checkpointEvery)), sampleRoundsPerCheckpoint: Math.round(positive("--sample-rounds", options.sampleRounds)), sampleProcesses: Math.round(positive("--sample-processes", options.sampleProcesses)), ...(options.reuse === undefined ? {} : { reuseFrom: options.reuse }) };
-  const report = await runForge(options.out, { ...base, seed: Number(options.seed), dpo }, (m) => console.log(`${new Date().toISOString().slice(11, 19)} ${m}`), run);
+  const phrasings = options.phrasings ?? base.phrasings;
+  if (!(PHRASINGS as readonly string[]).includes(phrasings)) {
+    console.error(`--phrasings must be one of ${PHRASINGS.join(", ")}, not ${JSON.stringify(phrasings)}`);
+    process.exit(2);
+  }
+  const report = await runForge(options.out, { ...base, seed: Number(options.seed), phrasings: phrasings as Phrasings, dpo }, (m) => console.log(`${new Date().toISOString().slice(11, 19)} ${m}`), run);
   console.log(JSON.stringify({ files: report.files, seconds: report.seconds }, null, 2));
   // Stage times vary run to run, so they stay out of the manifest; bench -- forge-recipe reads them from here.
   await writeFile(join(options.work, "last-run-seconds.json"), JSON.stringify(report.seconds) + "\n");

@@ -59,17 +59,82 @@ const NOVEL_FRAMES = [
 
 const NOVEL_OPENINGS = ["", "Hello! ", "Newbie question: ", "Sorry if this is basic. "] as const;
 
+/**
+ * How a world's questions are worded. "templates": every (task, language) asked with every
+ * combination of `FRAMES` and `OPENINGS` (432 phrasings per pair). "compositional": phrasings
+ * composed from parts (openings, question, statement and imperative starters, where the language
+ * goes, adverbs, endings, the original frames among them), 720 drawn per pair by hash, so that
+ * a model trained on them cannot lean on a few fixed frames. Neither uses any wording of
+ * `NOVEL_FRAMES` or `NOVEL_OPENINGS` (test/forge/world.test.ts checks every part).
+ */
+export type Phrasings = "templates" | "compositional";
+export const PHRASINGS: readonly Phrasings[] = ["templates", "compositional"];
+
+/** The phrasings of the installed built-in pair's world; the forge records its own in its manifest. */
+export const WORLD_PHRASINGS: Phrasings = "templates";
+
+const EXTRA_OPENINGS = [
+  "Hey, ",
+  "Hi there. ",
+  "Hey there! ",
+  "Good morning. ",
+  "Okay, ",
+  "So, ",
+  "Please help. ",
+  "I'm new to programming. ",
+  "Simple question: ",
+  "One more question: ",
+  "Stuck here. ",
+  "I'm a beginner. ",
+  "Need help: ",
+  "Hi all, ",
+  "Hey folks, ",
+  "Thanks in advance. ",
+  "Dumb question: ",
+  "Still learning. ",
+] as const;
+
+/** Starters followed by the task's verb phrase; a question ends in "?". */
+const QUESTION_STARTERS = [
+  "How do I", "How can I", "How do you", "How should I", "How would I", "How might I", "How to",
+  "What is the best way to", "What's the best way to", "What is the easiest way to", "What's the easiest way to",
+  "What is the simplest way to", "What's the simplest way to", "What is the fastest way to", "What is the quickest way to",
+  "What is the usual way to", "What is the standard way to", "What is the idiomatic way to", "What is the recommended way to",
+  "What is the right way to", "What is a good way to", "What's a good way to", "What is the proper way to",
+  "Is there a simple way to", "Is there a built-in way to", "Is there an easy way to", "Is there a quick way to",
+  "Is there a standard way to", "Can you show me how to", "Could you explain how to", "Can you explain how to",
+  "What should I use to", "What do I use to", "What can I use to", "Can I", "Is it possible to",
+  "What is the way to", "What is the code to", "Do you know how to", "Any idea how to",
+] as const;
+
+/** Starters that state a need; a follow-up question comes after. */
+const STATEMENT_STARTERS = ["I need to", "I want to", "I'd like to", "I'm trying to", "I am trying to", "I have to", "I'm looking for a way to"] as const;
+const FOLLOW_UPS = ["What should I use?", "How?", "Any ideas?", "What is the best way?", "How do I do that?", "What do you suggest?", "Where do I start?", "Is there a built-in for it?"] as const;
+
+/** Imperative starters; they end in ".", "?" or nothing. */
+const IMPERATIVE_STARTERS = ["Explain how to", "Please explain how to", "Teach me how to", "Walk me through how to", "Remind me how to", "Give me the code to", "Help me", "Please help me"] as const;
+
+/** Where the language goes: after the verb phrase, or before the question. */
+const LANGUAGE_SUFFIXES = [" in {lang}", " using {lang}", " in {lang} code", " in a {lang} program", " in plain {lang}"] as const;
+const LANGUAGE_PREFIXES = ["In {lang}, ", "For {lang}, ", "{lang} question: "] as const;
+const ADVERBS = [" quickly", " easily", " properly", " correctly", " efficiently", " safely"] as const;
+
+/** Compositional phrasings drawn per (task, language). */
+const COMPOSITIONAL_PER_PAIR = 720;
+
 /** The held-out share of prompts, in percent of the hash space. */
 const HELDOUT_PERCENT = 15;
 
-let cachedPrompts: readonly WorldPrompt[] | undefined;
+const cachedPrompts = new Map<Phrasings, readonly WorldPrompt[]>();
 let cachedNovel: readonly WorldPrompt[] | undefined;
 
 function phrase(frame: string, opening: string, ask: string, language: LanguageId): string {
   const question = frame.replace("{ask}", ask).replace("{lang}", LANGUAGE_NAMES[language]);
   if (opening === "") return question;
   // After "Hi, " the question goes on in lower case ("Hi, how do I…"), except the pronoun I.
-  const first = opening.endsWith(", ") && !/^I\b/.test(question) ? question.charAt(0).toLowerCase() : question.charAt(0).toUpperCase();
+  // A question that starts with the language's name ("Go question: …") keeps it as it is.
+  const keep = /^I\b/.test(question) || question.startsWith(LANGUAGE_NAMES[language]);
+  const first = opening.endsWith(", ") && !keep ? question.charAt(0).toLowerCase() : question.charAt(0).toUpperCase();
   return opening + first + question.slice(1);
 }
 
@@ -88,6 +153,55 @@ function promptsOf(frames: readonly string[], openings: readonly string[], salt:
     }
   }
   return interleavePairs(prompts);
+}
+
+/**
+ * `perPair` distinct phrasings of every (task, language), each composed from parts chosen by a
+ * hash of (salt, pair, draw), pairs interleaved. A draw is redrawn when it repeats an earlier one
+ * or is longer than the world's prompt limits (20 words, 100 characters).
+ */
+function compositionalPromptsOf(perPair: number, salt: string): WorldPrompt[] {
+  const prompts: WorldPrompt[] = [];
+  for (const task of TASKS) {
+    for (const language of LANGUAGES) {
+      const seen = new Set<string>();
+      for (let draw = 0; seen.size < perPair; draw++) {
+        if (draw > perPair * 50) throw new Error(`only ${seen.size} distinct phrasings for ${task}/${language}`);
+        const pick = <T>(list: readonly T[], part: string): T => list[promptHash(`${salt}:${task}:${language}:${draw}:${part}`) % list.length]!;
+        const chance = (part: string, percent: number) => promptHash(`${salt}:${task}:${language}:${draw}:${part}`) % 100 < percent;
+        const text = composePhrasing(pick, chance, pick(CATALOG[task].asks, "ask"), language);
+        if (seen.has(text) || text.length > 100 || text.split(/\s+/).length > 20) continue;
+        seen.add(text);
+        prompts.push({ text, task, language });
+      }
+    }
+  }
+  return interleavePairs(prompts);
+}
+
+type Pick = <T>(list: readonly T[], part: string) => T;
+
+/** One phrasing: an original frame (a quarter of draws) or starter + ask + adverb + language + ending, with an opening. */
+function composePhrasing(pick: Pick, chance: (part: string, percent: number) => boolean, ask: string, language: LanguageId): string {
+  const opening = chance("plain", 30) ? "" : pick<string>([...OPENINGS, ...EXTRA_OPENINGS], "opening");
+  if (chance("frame", 25)) return phrase(pick(FRAMES, "frame"), opening, ask, language);
+  const kind = pick(["question", "question", "question", "statement", "imperative"] as const, "kind");
+  const verb = ask + (chance("adverb", 15) ? pick(ADVERBS, "adverb") : "");
+  const prefixed = chance("prefix", 20);
+  const where = prefixed ? "" : pick(LANGUAGE_SUFFIXES, "suffix");
+  let body: string;
+  if (kind === "question") body = `${pick(QUESTION_STARTERS, "starter")} {ask}${where}${chance("no-mark", 10) ? "" : "?"}`;
+  else if (kind === "statement") body = `${pick(STATEMENT_STARTERS, "starter")} {ask}${where}. ${pick(FOLLOW_UPS, "follow-up")}`;
+  else body = `${pick(IMPERATIVE_STARTERS, "starter")} {ask}${where}${pick([".", "?", "", ", please."], "end")}`;
+  if (prefixed) {
+    const prefix = pick(LANGUAGE_PREFIXES, "prefix");
+    // "In Python, how do I…", but the pronoun I keeps its capital.
+    body = prefix + (/^I\b/.test(body) ? body : body.charAt(0).toLowerCase() + body.slice(1));
+  }
+  const text = phrase(body, opening, verb, language);
+  // Some users start in lower case; the language's name keeps its capital.
+  const keep = /^I\b/.test(text) || text.startsWith(LANGUAGE_NAMES[language]);
+  return opening === "" && chance("lower", 10) && !keep ? text.charAt(0).toLowerCase() + text.slice(1) : text;
 }
 
 /**
@@ -113,9 +227,13 @@ function interleavePairs(prompts: readonly WorldPrompt[]): WorldPrompt[] {
  * Every distinct prompt, in a fixed order: pairs interleaved (see `interleavePairs`), each
  * pair's phrasings in a hash-shuffled order.
  */
-export function allPrompts(): WorldPrompt[] {
-  cachedPrompts ??= promptsOf(FRAMES, OPENINGS, "order");
-  return [...cachedPrompts];
+export function allPrompts(phrasings: Phrasings = WORLD_PHRASINGS): WorldPrompt[] {
+  let prompts = cachedPrompts.get(phrasings);
+  if (prompts === undefined) {
+    prompts = phrasings === "templates" ? promptsOf(FRAMES, OPENINGS, "order") : compositionalPromptsOf(COMPOSITIONAL_PER_PAIR, "compose");
+    cachedPrompts.set(phrasings, prompts);
+  }
+  return [...prompts];
 }
 
 /**
@@ -147,13 +265,13 @@ export function promptSplit(prompt: WorldPrompt | string): "train" | "heldout" {
 }
 
 /** The training prompts, pairs interleaved so that any prefix is balanced. */
-export function trainPrompts(): WorldPrompt[] {
-  return interleavePairs(allPrompts().filter((p) => promptSplit(p) === "train"));
+export function trainPrompts(phrasings: Phrasings = WORLD_PHRASINGS): WorldPrompt[] {
+  return interleavePairs(allPrompts(phrasings).filter((p) => promptSplit(p) === "train"));
 }
 
 /** The held-out prompts, pairs interleaved so that any prefix is balanced. */
-export function heldoutPrompts(): WorldPrompt[] {
-  return interleavePairs(allPrompts().filter((p) => promptSplit(p) === "heldout"));
+export function heldoutPrompts(phrasings: Phrasings = WORLD_PHRASINGS): WorldPrompt[] {
+  return interleavePairs(allPrompts(phrasings).filter((p) => promptSplit(p) === "heldout"));
 }
 
 const LANGUAGE_PATTERNS: readonly (readonly [LanguageId, RegExp])[] = LANGUAGES.map((id) => [

@@ -18,9 +18,12 @@ export {
   heldoutPrompts,
   novelPrompts,
   parsePrompt,
+  PHRASINGS,
   promptSplit,
   trainPrompts,
+  WORLD_PHRASINGS,
   type ParsedPrompt,
+  type Phrasings,
   type WorldPrompt,
 } from "./world-prompts.ts";
 export {
