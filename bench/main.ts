@@ -13,7 +13,7 @@ const program = new Command()
   .option("--max-tokens <n>", "token limit per response (the built-in pair's longest corpus answer is 117 tokens)", "128")
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
   .option("--results-name <name>", "quality, speed: write bench/results/<name>.json and .md (default: the suite's name)")
-  .option("--pair <dir>", "speed: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf; default .cache/bench-pair, or .cache/bench-1b from forge --bench-1b)")
+  .option("--pair <dir>", "speed, inline: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf; default .cache/bench-pair, or .cache/bench-1b from forge --bench-1b)")
   .option("--rounds <n>", "speed, scale-out: interleaved rounds (default 5)")
   .option("--scale-out-prompts <n>", "scale-out: prompts per run (default 80)")
   .option("--scale-out-tokens <n>", "scale-out: --max-tokens of the runs (default 64)")
@@ -50,7 +50,7 @@ for (const suite of suites) {
     await runSpeed({ log, ...(options.pair === undefined ? {} : { pairDir: options.pair }), ...(options.resultsName === undefined ? {} : { resultsName: options.resultsName }), ...(options.gpu === undefined ? {} : { gpu: options.gpu }), ...(options.rounds === undefined ? {} : { rounds: Number(options.rounds) }), ...(options.speedTokens === undefined ? {} : { maxTokens: Number(options.speedTokens) }), inline: options.inline });
   } else if (suite === "inline") {
     const { runInline } = await import("./inline.ts");
-    await runInline({ log });
+    await runInline({ log, ...(options.pair === undefined ? {} : { pairDir: options.pair }), ...(options.resultsName === undefined ? {} : { resultsName: options.resultsName }), ...(options.rounds === undefined ? {} : { rounds: Number(options.rounds) }) });
   } else if (suite === "bootstrap") {
     const { runBootstrap } = await import("./bootstrap.ts");
     await runBootstrap({ log, ...(options.syntheticPrompts === undefined ? {} : { syntheticPrompts: Number(options.syntheticPrompts) }), ...(options.withoutFull === true ? { withoutFull: true } : {}) });
