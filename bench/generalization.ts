@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { createRng } from "../server/src/decoding/rng.ts";
 import { FAITHFULNESS_FEATURES, faithfulnessSummary, type FaithfulnessSummary } from "../server/src/forge/world-faithfulness.ts";
-import { formatExample, heldoutPrompts, novelPrompts, oracleReward, sampleResponse, type Phrasings, type WorldPrompt } from "../server/src/forge/world.ts";
+import { formatExample, heldoutPrompts, novelAskPrompts, novelPrompts, oracleReward, sampleResponse, type Phrasings, type WorldPrompt } from "../server/src/forge/world.ts";
 import { sampleContinuations } from "../server/src/forge/sample.ts";
 import { DEFAULT_FORGE_CONFIG, pickPreference, shuffled } from "../server/src/forge/forge.ts";
 import { builtinPair } from "../server/src/runtime/builtin-pair.ts";
@@ -52,6 +52,8 @@ export async function runGeneralization(options: { log: (line: string) => void; 
   const sets: { name: string; prompts: WorldPrompt[] }[] = [
     { name: "held-out prompts", prompts: shuffled(heldoutPrompts(phrasings), rng.fork("heldout")).slice(0, count) },
     { name: "unseen phrasings", prompts: shuffled(novelPrompts(), rng.fork("novel")).slice(0, count) },
+    // Not a recipe criterion (criterion 4 names the unseen phrasings only): the same questions with the task named in other words.
+    { name: "unseen asks", prompts: shuffled(novelAskPrompts(), rng.fork("novel-asks")).slice(0, count) },
   ];
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   const results: SetResult[] = [];
@@ -120,7 +122,7 @@ export async function runGeneralization(options: { log: (line: string) => void; 
   const markdown = [
     `# Generalization: the recipe's criteria off the training phrasings`,
     ``,
-    `The forge's criteria 1 (faithful SFT) and 3 (informative DPO, by implicit reward) measured the same way on ${count} held-out prompts (training phrasings on held-out task/language/phrasing combinations) and on ${count} prompts in phrasings no training prompt uses (\`novelPrompts()\`), on ${options.modelsDir === undefined ? "the committed pair" : `the pair in ${options.modelsDir}`} (world phrasings: ${phrasings}). SFT samples: ${samplesPerPrompt} per prompt at temperature 1 over the top ${topK} tokens, at most ${maxTokens} tokens, as the forge samples them; pairs: the best sample against a uniformly drawn one at least ${minMargin} lower in oracle reward; implicit reward through llama.cpp with the end of sequence scored. No decoder's output is used.`,
+    `The forge's criteria 1 (faithful SFT) and 3 (informative DPO, by implicit reward) measured the same way on ${count} held-out prompts (training phrasings on held-out task/language/phrasing combinations) and on ${count} prompts in phrasings no training prompt uses (\`novelPrompts()\`), and, as information beyond the recipe's criteria, on ${count} prompts in the world's frames whose task is named in words no training prompt uses (\`novelAskPrompts()\`), on ${options.modelsDir === undefined ? "the committed pair" : `the pair in ${options.modelsDir}`} (world phrasings: ${phrasings}). SFT samples: ${samplesPerPrompt} per prompt at temperature 1 over the top ${topK} tokens, at most ${maxTokens} tokens, as the forge samples them; pairs: the best sample against a uniformly drawn one at least ${minMargin} lower in oracle reward; implicit reward through llama.cpp with the end of sequence scored. No decoder's output is used.`,
     ``,
     `| measure | ${results.map((r) => `${r.name} (n = ${r.prompts})`).join(" | ")} |`,
     `|---|${results.map(() => "---").join("|")}|`,

@@ -16,6 +16,7 @@ import {
   formatExample,
   heldoutPrompts,
   idealResponse,
+  novelAskPrompts,
   novelPrompts,
   oracleReward,
   oracleRewardBreakdown,
@@ -383,6 +384,21 @@ void describe("prompts in unseen phrasings", () => {
     }
     // The check can fail: the novel prompts themselves are caught by it.
     assert.ok(novelPrompts().filter((p) => novelOnly.some((pattern) => pattern.test(p.text))).length > novelPrompts().length / 2);
+  });
+
+  void it("names every task in words no world prompt uses, and parses them back", () => {
+    const asks = novelAskPrompts();
+    assert.ok(asks.length >= 1000, `only ${asks.length} prompts with unseen asks`);
+    assert.equal(new Set(asks.map((p) => `${p.task}/${p.language}`)).size, TASKS.length * LANGUAGES.length);
+    const worlds = PHRASINGS.flatMap((phrasings) => allPrompts(phrasings));
+    const known = new Set(worlds.map((p) => p.text));
+    for (const p of asks) {
+      assert.ok(!known.has(p.text), p.text);
+      assert.deepEqual(parsePrompt(p.text), { task: p.task, language: p.language }, p.text);
+    }
+    // No catalog ask appears in them, so the task is never named the trained way.
+    for (const p of asks.slice(0, 2000)) for (const task of TASKS) for (const ask of CATALOG[task].asks) assert.ok(!p.text.toLowerCase().includes(ask), `${p.text} contains the trained ask "${ask}"`);
+    assert.equal(new Set(asks.map((p) => p.text)).size, asks.length);
   });
 
   void it("words the compositional world far more ways than the templates", () => {

@@ -60,6 +60,26 @@ const NOVEL_FRAMES = [
 const NOVEL_OPENINGS = ["", "Hello! ", "Newbie question: ", "Sorry if this is basic. "] as const;
 
 /**
+ * Other words for the same tasks, which no training prompt uses: `novelAskPrompts()` asks them in
+ * the world's own frames, so that a pair can also be checked on questions whose task is named
+ * differently. Each still names its task by `parsePrompt`'s keywords, so the oracle can score it.
+ */
+const NOVEL_ASKS: Readonly<Record<TaskId, readonly string[]>> = {
+  reverse: ["get a list in reverse order", "reverse the items of a vector"],
+  sort: ["sort numbers in ascending order", "sort a collection of values"],
+  "read-lines": ["process a text file one line at a time", "iterate through the lines in a file"],
+  join: ["concatenate a list of words", "combine words into a sentence"],
+  split: ["split text into separate words", "break a sentence into words"],
+  "parse-int": ["parse a number out of a string", "turn text into an integer"],
+  "has-key": ["test whether a dictionary contains a key", "look up whether a map holds a key"],
+  dedupe: ["drop duplicate values from a list", "keep only the unique elements of a collection"],
+  contains: ["test whether text contains a substring", "search a string for a substring"],
+  "write-file": ["save some text into a file", "write output to a text file"],
+  filter: ["filter items by a condition", "filter out values that fail a condition"],
+  trim: ["strip leading and trailing whitespace", "trim the spaces around a string"],
+};
+
+/**
  * How a world's questions are worded. "templates": every (task, language) asked with every
  * combination of `FRAMES` and `OPENINGS` (432 phrasings per pair). "compositional": phrasings
  * composed from parts (openings, question, statement and imperative starters, where the language
@@ -127,6 +147,7 @@ const HELDOUT_PERCENT = 15;
 
 const cachedPrompts = new Map<Phrasings, readonly WorldPrompt[]>();
 let cachedNovel: readonly WorldPrompt[] | undefined;
+let cachedNovelAsks: readonly WorldPrompt[] | undefined;
 
 function phrase(frame: string, opening: string, ask: string, language: LanguageId): string {
   const question = frame.replace("{ask}", ask).replace("{lang}", LANGUAGE_NAMES[language]);
@@ -244,6 +265,24 @@ export function allPrompts(phrasings: Phrasings = WORLD_PHRASINGS): WorldPrompt[
 export function novelPrompts(): WorldPrompt[] {
   cachedNovel ??= promptsOf(NOVEL_FRAMES, [...OPENINGS, ...NOVEL_OPENINGS], "novel");
   return [...cachedNovel];
+}
+
+/**
+ * The world's questions with their task named in words no training prompt uses (`NOVEL_ASKS`),
+ * in the template frames and openings, pairs interleaved so that any prefix is balanced.
+ */
+export function novelAskPrompts(): WorldPrompt[] {
+  if (cachedNovelAsks === undefined) {
+    const prompts: WorldPrompt[] = [];
+    for (const task of TASKS) {
+      for (const language of LANGUAGES) {
+        const variants = NOVEL_ASKS[task].flatMap((ask) => FRAMES.flatMap((frame) => OPENINGS.map((opening) => ({ text: phrase(frame, opening, ask, language), task, language }))));
+        prompts.push(...variants.sort((a, b) => promptHash(`novel-asks:${a.text}`) - promptHash(`novel-asks:${b.text}`)));
+      }
+    }
+    cachedNovelAsks = interleavePairs(prompts);
+  }
+  return [...cachedNovelAsks];
 }
 
 /** FNV-1a over the text, then a murmur3 finalizer so that the low digits are well mixed. */

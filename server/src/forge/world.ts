@@ -16,6 +16,7 @@ export { CATALOG, LANGUAGES, LANGUAGE_NAMES, TASKS, idiomFor, type Idiom, type L
 export {
   allPrompts,
   heldoutPrompts,
+  novelAskPrompts,
   novelPrompts,
   parsePrompt,
   PHRASINGS,
