@@ -84,11 +84,13 @@ const NOVEL_ASKS: Readonly<Record<TaskId, readonly string[]>> = {
  * combination of `FRAMES` and `OPENINGS` (432 phrasings per pair). "compositional": phrasings
  * composed from parts (openings, question, statement and imperative starters, where the language
  * goes, adverbs, endings, the original frames among them), 720 drawn per pair by hash, so that
- * a model trained on them cannot lean on a few fixed frames. Neither uses any wording of
- * `NOVEL_FRAMES` or `NOVEL_OPENINGS` (test/forge/world.test.ts checks every part).
+ * a model trained on them cannot lean on a few fixed frames. "varied": the compositional parts,
+ * with each task also named in `EXTRA_ASKS`' words (eight ways instead of three), so that the task
+ * is recognised by its words rather than by three fixed verb phrases. None uses any wording of
+ * `NOVEL_FRAMES`, `NOVEL_OPENINGS` or `NOVEL_ASKS` (test/forge/world.test.ts checks every part).
  */
-export type Phrasings = "templates" | "compositional";
-export const PHRASINGS: readonly Phrasings[] = ["templates", "compositional"];
+export type Phrasings = "templates" | "compositional" | "varied";
+export const PHRASINGS: readonly Phrasings[] = ["templates", "compositional", "varied"];
 
 /** The phrasings of the installed built-in pair's world; the forge records its own in its manifest. */
 export const WORLD_PHRASINGS: Phrasings = "templates";
@@ -139,6 +141,22 @@ const LANGUAGE_SUFFIXES = [" in {lang}", " using {lang}", " in {lang} code", " i
 const LANGUAGE_PREFIXES = ["In {lang}, ", "For {lang}, ", "{lang} question: "] as const;
 const ADVERBS = [" quickly", " easily", " properly", " correctly", " efficiently", " safely"] as const;
 
+/** More ways to name each task, for the "varied" world; none uses a `NOVEL_ASKS` wording. */
+const EXTRA_ASKS: Readonly<Record<TaskId, readonly string[]>> = {
+  reverse: ["flip the order of a list", "reverse the elements of an array", "turn a list backwards", "reverse an array in place", "reverse a list of strings"],
+  sort: ["sort an array of numbers", "put a list in sorted order", "sort a list of strings", "order the items of a list", "sort an array in place"],
+  "read-lines": ["read lines from a file", "get all lines of a file", "read every line from a file", "go over each line in a file", "read the lines of a file one by one"],
+  join: ["join words with spaces", "join an array of strings", "merge a list of strings into one", "glue strings together with a separator", "join items with a dash"],
+  split: ["split a line into words", "split a string by commas", "split a string into parts", "cut a string into words", "split a string by a separator"],
+  "parse-int": ["convert text to an int", "parse an integer from a string", "cast a string to an integer", "read a number from a string", "convert a numeric string to an int"],
+  "has-key": ["check for a key in a dictionary", "find out if a key exists in a map", "check if a dictionary key exists", "see if a key is present in a map", "verify that a map has a key"],
+  dedupe: ["remove duplicate items from an array", "deduplicate a list", "get rid of duplicates in a list", "make the items of a list unique", "remove duplicate strings from a list"],
+  contains: ["check if a string has a substring", "check whether a string includes a word", "find a substring in a string", "see if a string contains some text", "check if a word is inside a string"],
+  "write-file": ["write a line to a file", "save text to a file", "write data to a file", "dump a string into a file", "store a string in a file"],
+  filter: ["filter a list by a predicate", "keep the items that pass a test", "select matching items from a list", "filter an array with a condition", "remove items that do not match a condition"],
+  trim: ["trim a string", "strip spaces from a string", "trim spaces off a string", "remove whitespace at the ends of a string", "trim the ends of a string"],
+};
+
 /** Compositional phrasings drawn per (task, language). */
 const COMPOSITIONAL_PER_PAIR = 720;
 
@@ -181,7 +199,7 @@ function promptsOf(frames: readonly string[], openings: readonly string[], salt:
  * hash of (salt, pair, draw), pairs interleaved. A draw is redrawn when it repeats an earlier one
  * or is longer than the world's prompt limits (20 words, 100 characters).
  */
-function compositionalPromptsOf(perPair: number, salt: string): WorldPrompt[] {
+function compositionalPromptsOf(perPair: number, salt: string, asksOf: (task: TaskId) => readonly string[]): WorldPrompt[] {
   const prompts: WorldPrompt[] = [];
   for (const task of TASKS) {
     for (const language of LANGUAGES) {
@@ -190,7 +208,7 @@ function compositionalPromptsOf(perPair: number, salt: string): WorldPrompt[] {
         if (draw > perPair * 50) throw new Error(`only ${seen.size} distinct phrasings for ${task}/${language}`);
         const pick = <T>(list: readonly T[], part: string): T => list[promptHash(`${salt}:${task}:${language}:${draw}:${part}`) % list.length]!;
         const chance = (part: string, percent: number) => promptHash(`${salt}:${task}:${language}:${draw}:${part}`) % 100 < percent;
-        const text = composePhrasing(pick, chance, pick(CATALOG[task].asks, "ask"), language);
+        const text = composePhrasing(pick, chance, pick(asksOf(task), "ask"), language);
         if (seen.has(text) || text.length > 100 || text.split(/\s+/).length > 20) continue;
         seen.add(text);
         prompts.push({ text, task, language });
@@ -251,10 +269,20 @@ function interleavePairs(prompts: readonly WorldPrompt[]): WorldPrompt[] {
 export function allPrompts(phrasings: Phrasings = WORLD_PHRASINGS): WorldPrompt[] {
   let prompts = cachedPrompts.get(phrasings);
   if (prompts === undefined) {
-    prompts = phrasings === "templates" ? promptsOf(FRAMES, OPENINGS, "order") : compositionalPromptsOf(COMPOSITIONAL_PER_PAIR, "compose");
+    prompts =
+      phrasings === "templates"
+        ? promptsOf(FRAMES, OPENINGS, "order")
+        : phrasings === "compositional"
+          ? compositionalPromptsOf(COMPOSITIONAL_PER_PAIR, "compose", (task) => CATALOG[task].asks)
+          : compositionalPromptsOf(COMPOSITIONAL_PER_PAIR, "compose", (task) => worldAsks(task, "varied"));
     cachedPrompts.set(phrasings, prompts);
   }
   return [...prompts];
+}
+
+/** The verb phrases a world names `task` with. */
+export function worldAsks(task: TaskId, phrasings: Phrasings = WORLD_PHRASINGS): readonly string[] {
+  return phrasings === "varied" ? [...CATALOG[task].asks, ...EXTRA_ASKS[task]] : CATALOG[task].asks;
 }
 
 /**
@@ -336,7 +364,7 @@ const TASK_KEYWORDS: readonly (readonly [TaskId, RegExp])[] = [
 ];
 
 const ASK_TO_TASK: readonly (readonly [string, TaskId])[] = TASKS.flatMap((task) =>
-  CATALOG[task].asks.map((ask) => [ask, task] as const),
+  [...CATALOG[task].asks, ...EXTRA_ASKS[task]].map((ask) => [ask, task] as const),
 ).sort((a, b) => b[0].length - a[0].length);
 
 export interface ParsedPrompt {

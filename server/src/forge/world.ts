@@ -23,6 +23,7 @@ export {
   promptSplit,
   trainPrompts,
   WORLD_PHRASINGS,
+  worldAsks,
   type ParsedPrompt,
   type Phrasings,
   type WorldPrompt,
