@@ -102,6 +102,7 @@ class AdvantageView {
       case "error":
         this.#alert.textContent = message.message;
         this.#alert.hidden = false;
+        for (const column of this.#byId.values()) column.fail();
         this.#controls.setBusy(false);
         return;
       case "status":

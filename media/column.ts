@@ -103,6 +103,13 @@ export class ResponseColumn {
     this.#renderTotals();
   }
 
+  /** The run failed (the view's error note says why): an unfinished column stops saying it waits. */
+  fail(): void {
+    if (this.finished) return;
+    this.#placeholder.hidden = true;
+    this.#setStatus("failed", "failed");
+  }
+
   #setStatus(state: string, text: string): void {
     if (this.#status.dataset.state === state) return;
     this.#status.dataset.state = state;

@@ -119,7 +119,7 @@ export const generateCommand: CommandFactory = (ctx) => async (args: GenerateArg
       // The view opens at once, saying what it waits for (loading a pair takes seconds).
       ctx.view.show();
       ctx.view.post({ ...reset(ctx.config.modelPair().pair.label), placeholder: placeholderFor(ctx) });
-      const pair = await loadWithMessage(ctx, token, progress);
+      const pair = await loadForView(ctx, token, progress, "Generation");
       progress.report({ message: `${method} on ${pairName(pair)}` });
       ctx.view.post({ ...reset(pairName(pair)), placeholder: "Waiting for the first tokens…" });
       const sink = intoEditor ? await EditorSink.open(source) : undefined;
@@ -179,7 +179,7 @@ export const rerunInViewCommand: CommandFactory = (ctx) => async (args: RerunArg
   const after: ColumnSpec = { id: "current", method, label: label(method, alpha), alpha };
   try {
     return await ctx.withProgress(`AAD: re-running with ${method}, α ${alpha}`, async (token, progress) => {
-      const pair = await loadWithMessage(ctx, token, progress);
+      const pair = await loadForView(ctx, token, progress, "Re-run");
       const repost = (): void => {
         ctx.view.post({
           type: "reset",
@@ -309,7 +309,7 @@ export const compareCommand: CommandFactory = (ctx) => async (args: CompareArgs 
       });
       ctx.view.show();
       ctx.view.post(reset(ctx.config.modelPair().pair.label, placeholderFor(ctx)));
-      const pair = await loadWithMessage(ctx, token, progress);
+      const pair = await loadForView(ctx, token, progress, "Comparison");
       progress.report({ message: methods.join(", ") });
       ctx.view.post(reset(pairName(pair), "Waiting for this method's answer…"));
       const client = await ctx.daemon.client();
@@ -391,7 +391,7 @@ export const explainSelectionCommand: CommandFactory = (ctx) => async (args: Exp
       });
       ctx.view.show();
       ctx.view.post(reset(ctx.config.modelPair().pair.label, placeholderFor(ctx)));
-      const pair = await loadWithMessage(ctx, token, progress);
+      const pair = await loadForView(ctx, token, progress, "Scoring");
       ctx.view.post(reset(pairName(pair), "Scoring the selected text…"));
       const scored = await ctx.daemon.request(score, { ...(raw ? { prompt: promptText, raw: true } : { prompt: promptText }), response, alpha }, token);
       // The tokenizer may start the text with a word-start space that was not selected: it is
@@ -583,6 +583,19 @@ function promptParams(ctx: Ctx, prompt: string): { prompt: string; raw?: boolean
 async function loadWithMessage(ctx: Ctx, token: vscode.CancellationToken, progress: vscode.Progress<{ message?: string }>): Promise<PairInfo> {
   if (ctx.loadedPair === undefined) progress.report({ message: `loading ${ctx.config.modelPair().pair.label} pair…` });
   return ctx.ensurePair(token);
+}
+
+/**
+ * Loads the pair for a run the advantage view shows: a failed load (a missing model file, say) is
+ * also the view's error note, instead of a view left saying the pair is loading.
+ */
+async function loadForView(ctx: Ctx, token: vscode.CancellationToken, progress: vscode.Progress<{ message?: string }>, what: string): Promise<PairInfo> {
+  try {
+    return await loadWithMessage(ctx, token, progress);
+  } catch (error) {
+    ctx.view.post({ type: "error", message: `${what} failed: ${describeError(error)}` });
+    throw error;
+  }
 }
 
 /** Posts the entries a stream did not deliver (a daemon may send its last tokens only in the result). */

@@ -21,7 +21,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import type { FrameLocator, Page } from "playwright-core";
+import type { FrameLocator, Locator, Page } from "playwright-core";
 import { heldoutPrompts } from "../../server/src/forge/world.ts";
 import { prerequisite } from "../ci.ts";
 import {
@@ -471,6 +471,72 @@ test("AAD: Generate Preference Pairs picks both files through the dialogs, shows
   });
   await r.page?.close();
   r.page = undefined;
+});
+
+/** "AAD: Generate" from the palette on `prompt`. */
+async function generateFromPalette(page: Page, prompt: string): Promise<void> {
+  await runCommand(page, "AAD: Generate");
+  await page.locator(".quick-input-widget", { hasText: "Prompt to generate from" }).waitFor({ state: "visible", timeout: 30_000 });
+  await page.locator(".quick-input-widget .quick-input-box input").fill(prompt);
+  await page.keyboard.press("Enter");
+}
+
+/**
+ * Runs `work` with the machine settings naming a DPO model file that does not exist (the daemon
+ * refuses the pair with FileNotFound), as a user's mistyped path does; then puts the settings back.
+ */
+async function withMissingModelFile(r: Run, page: Page, work: (missing: string) => Promise<void>): Promise<void> {
+  const settingsFile = join(r.userData, "Machine", "settings.json");
+  const saved = readFileSync(settingsFile, "utf8");
+  const missing = join(r.dir, "missing.gguf");
+  const bar = (text: string) => page.locator(".statusbar-item", { hasText: text }).first();
+  writeFileSync(settingsFile, JSON.stringify({ ...(JSON.parse(saved) as object), "aad.models.sft": join(r.extensionDir!, "models", "sft.gguf"), "aad.models.dpo": missing }, null, 2));
+  try {
+    // The status bar names the pair the settings name once the extension has read them.
+    await bar("AAD: missing.gguf").waitFor({ state: "visible", timeout: 30_000 });
+    await work(missing);
+  } finally {
+    writeFileSync(settingsFile, saved);
+    await bar("AAD: built-in").waitFor({ state: "visible", timeout: 30_000 });
+  }
+}
+
+/** The error notification of a Generate that failed on `missing`, once the previous ones are cleared. */
+async function failedGenerate(page: Page, missing: string): Promise<Locator> {
+  await runCommand(page, "Notifications: Clear All Notifications");
+  await generateFromPalette(page, PROMPT);
+  const toast = page.locator(".notification-toast", { hasText: `AAD: Generate: ` }).filter({ hasText: missing }).first();
+  await toast.waitFor({ state: "visible", timeout: 60_000 });
+  return toast;
+}
+
+test("a Generate the daemon refuses (a missing model file) puts an error note in the advantage view instead of leaving it waiting or showing the last answer", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  await uiStep(r, "error-note", async (page) => {
+    await timed("UI: a failed Generate → the view's error note", async () => {
+      const view = advantageView(page);
+      await generateFromPalette(page, PROMPT);
+      await view.locator('.column .status[data-state="done"]').first().waitFor({ timeout: 120_000 });
+      assert.ok((await view.locator(".column .tokens .tok").count()) > 0, "the first answer has no tokens");
+      assert.equal(await view.locator(".alert").isVisible(), false, "an error note after a generation that worked");
+      await withMissingModelFile(r, page, async (missing) => {
+        await failedGenerate(page, missing);
+        const note = view.locator(".alert");
+        await note.waitFor({ state: "visible", timeout: 30_000 });
+        const said = (await note.textContent()) ?? "";
+        assert.ok(said.startsWith("Generation failed: ") && said.includes(`${missing} does not exist`), `the view's note: ${JSON.stringify(said)}`);
+        // The run that failed is shown as failed: no "Loading the pair…" left, and the previous answer is not passed off as this one's.
+        const column = view.locator(".column");
+        assert.equal(await column.count(), 1);
+        assert.equal(await column.locator(".status").getAttribute("data-state"), "failed");
+        assert.equal(await column.locator(".placeholder").isVisible(), false, `the column still says: ${await column.locator(".placeholder").textContent()}`);
+        assert.equal(await column.locator(".tok").count(), 0, "the previous answer is shown as if it were the failed run's");
+        assert.equal(await view.locator('.run-info [data-field="pair"] .fact-value').textContent(), "missing.gguf");
+        await page.screenshot({ path: artifact("error-note.png") });
+        console.log(`# e2e error note: ${JSON.stringify(said)}`);
+      });
+    });
+  });
 });
 
 type HostOutcome = { name: string; ok: boolean; ms: number; error?: string };

@@ -210,6 +210,36 @@ void describe("the advantage view as an instrument", { skip }, () => {
     assert.deepEqual(rerun, { type: "rerun", method: "greedy-dpo", alpha: 0.3, maxTokens: 32 });
   });
 
+  void it("shows a failed run's error note, stops the unfinished column saying it loads, and keeps a finished answer as it was", async () => {
+    const run: RunInfo = { pair: "p", method: "aad", alpha: 0.1, maxTokens: 64, prompt: fixture.prompt, promptMode: "chat", rerun: { methods: ["aad"] } };
+    const view = await open();
+    // A re-run's view: the previous answer finished, the new one still loading the pair when it fails.
+    const columns = [
+      { id: "previous", method: "aad", label: "before: aad · α 0.1", alpha: 0.1 },
+      { id: "current", method: "aad", label: "aad · α 0.5", alpha: 0.5 },
+    ];
+    await view.post({ type: "reset", title: fixture.prompt, method: "aad", mode: "compare", columns, run, placeholder: "Loading the missing.gguf pair…" });
+    await view.post({ type: "tokens", column: "previous", entries: aad.entries.slice(0, 4) });
+    await view.post({ type: "done", column: "previous", stats: aad.stats });
+    const previous = await view.page.$eval('[data-column="previous"] .tokens', (el) => el.textContent);
+    assert.equal(await view.page.$eval(".alert", (el) => (el as HTMLElement).hidden), true, "an error note before any error");
+    await view.post({ type: "error", message: "Generation failed: /m/missing.gguf does not exist" });
+    assert.equal(await view.page.$eval(".alert", (el) => (el as HTMLElement).hidden), false);
+    assert.equal(await view.page.$eval(".alert", (el) => el.textContent), "Generation failed: /m/missing.gguf does not exist");
+    const state = (column: string) =>
+      view.page.$eval(`[data-column="${column}"]`, (el) => ({
+        status: el.querySelector(".status")?.getAttribute("data-state"),
+        placeholderHidden: (el.querySelector(".placeholder") as HTMLElement).hidden,
+      }));
+    assert.deepEqual(await state("current"), { status: "failed", placeholderHidden: true }, "the failed column still says it waits");
+    assert.deepEqual(await state("previous"), { status: "done", placeholderHidden: true });
+    assert.equal(await view.page.$eval('[data-column="previous"] .tokens', (el) => el.textContent), previous);
+    assert.equal(await view.page.$eval("button.rerun", (el) => (el as HTMLButtonElement).disabled), false, "the controls stay busy after the failure");
+    // The next run's reset clears the note.
+    await view.post({ ...single, run });
+    assert.equal(await view.page.$eval(".alert", (el) => (el as HTMLElement).hidden), true);
+  });
+
   void it("offers no controls for a run that cannot be repeated (a scoring of existing text)", async () => {
     const view = await open();
     await view.post({ ...single, run: { pair: "p", method: "teacher-forced", alpha: 0.1, prompt: "q", promptMode: "raw" } });
