@@ -28,6 +28,16 @@ import { StatusBar } from "./status-bar.ts";
 import { initialStatus, type HeldPair, type WantedPair } from "./status-state.ts";
 import { describeCompute } from "./status-text.ts";
 
+/**
+ * The Settings editor, searched for `query`. In a remote window (code-server, SSH, WSL) the model
+ * and daemon settings are machine-scoped and listed only on the Remote tab: the User tab that
+ * workbench.action.openSettings opens says "No Settings Found" for aad.models.
+ */
+function openSettings(query: string): void {
+  const command = vscode.env.remoteName === undefined ? "workbench.action.openSettings" : "workbench.action.openRemoteSettings";
+  void vscode.commands.executeCommand(command, { query });
+}
+
 export class Ctx implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   readonly config: Config;
@@ -187,7 +197,7 @@ export class Ctx implements vscode.Disposable {
     void vscode.window.showErrorMessage(`AAD: ${message}`, ...actions).then((choice) => {
       if (choice === "Show Log") this.log.show();
       if (choice === "Select Model Pair") void vscode.commands.executeCommand("aad.selectModelPair");
-      if (choice === "Open Settings") void vscode.commands.executeCommand("workbench.action.openSettings", "aad.models");
+      if (choice === "Open Settings") openSettings("aad.models");
     });
   }
 
@@ -261,7 +271,7 @@ export class Ctx implements vscode.Disposable {
     for (const message of messages) this.log.warn(`settings: ${message}`);
     void vscode.window.showWarningMessage(`AAD: ${messages.join("; ")}`, "Select Model Pair", "Open Settings").then((choice) => {
       if (choice === "Select Model Pair") void vscode.commands.executeCommand("aad.selectModelPair");
-      if (choice === "Open Settings") void vscode.commands.executeCommand("workbench.action.openSettings", "aad.");
+      if (choice === "Open Settings") openSettings("aad.");
     });
   }
 

@@ -539,6 +539,53 @@ test("a Generate the daemon refuses (a missing model file) puts an error note in
   });
 });
 
+test("each button of a model-file error runs its command: Select Model Pair, Open Settings (aad.models) and Show Log", { skip, timeout: 300_000 }, async () => {
+  const r = run!;
+  await uiStep(r, "error-actions", async (page) => {
+    await timed("UI: a model-file error's buttons", async () => {
+      const quickInput = page.locator(".quick-input-widget");
+      const effects: Record<string, () => Promise<void>> = {
+        // The pair picker of aad.selectModelPair.
+        "Select Model Pair": async () => {
+          await quickInput.locator(".quick-input-list .monaco-list-row", { hasText: "SFT model + DPO model" }).first().waitFor({ state: "visible", timeout: 30_000 });
+          assert.match((await quickInput.locator(".quick-input-title").textContent()) ?? "", /AAD: Select Model Pair/);
+          await page.keyboard.press("Escape");
+        },
+        // The Settings editor, searched for aad.models.
+        "Open Settings": async () => {
+          const settings = page.locator(".settings-editor");
+          await settings.locator(".setting-item-contents", { hasText: "Models: Sft" }).first().waitFor({ state: "visible", timeout: 30_000 });
+          const titles = await settings.locator(".setting-item-contents .setting-item-title").allTextContents();
+          // All four model paths, on the tab that can show them (a remote window's User tab cannot: they are machine-scoped).
+          for (const setting of ["Models: Sft", "Models: Dpo", "Models: Dpo Lora", "Models: Reference"]) {
+            assert.ok(titles.some((title) => title.endsWith(setting)), `the Settings editor lists ${JSON.stringify(titles)}, not ${setting}`);
+          }
+          await runCommand(page, "View: Close All Editors");
+        },
+        // The AAD output channel, which logged the error.
+        "Show Log": async () => {
+          const output = page.locator(".part.panel", { hasText: "missing.gguf" });
+          await output.waitFor({ state: "visible", timeout: 30_000 });
+        },
+      };
+      await withMissingModelFile(r, page, async (missing) => {
+        for (const [button, effect] of Object.entries(effects)) {
+          const toast = await failedGenerate(page, missing);
+          const buttons = await toast.locator(".monaco-button").allTextContents();
+          assert.deepEqual(buttons, ["Select Model Pair", "Open Settings", "Show Log"]);
+          await toast.hover();
+          await toast.locator(".monaco-button", { hasText: button }).click();
+          await effect();
+          console.log(`# e2e error action: ${button} did its work`);
+        }
+      });
+      await page.screenshot({ path: artifact("error-actions.png") });
+    });
+  });
+  await r.page?.close();
+  r.page = undefined;
+});
+
 type HostOutcome = { name: string; ok: boolean; ms: number; error?: string };
 
 /**
