@@ -91,7 +91,7 @@ function renderRecipe(candidates: readonly Candidate[]): string {
       `- **2. Enough preference data ${mark(m.criteria.enoughPreferenceData.pass)}** — ${m.criteria.enoughPreferenceData.dpoPairs} DPO pairs in the 10 % split (${m.splits.preferencePairs} labelled training pairs, ${m.splits.groupsDropped} groups dropped without a clearly worse sample).`,
       `- **3. Informative DPO ${mark(d.pass)}** — held-out implicit-reward accuracy ${d.heldoutImplicitRewardAccuracy.value.toFixed(3)} ${mark(d.heldoutImplicitRewardAccuracy.pass)}; greedy DPO ${g.dpo.toFixed(2)} vs greedy SFT ${g.sft.toFixed(2)}, paired difference ${g.dpoMinusSft.mean.toFixed(2)} [${g.dpoMinusSft.low.toFixed(2)}, ${g.dpoMinusSft.high.toFixed(2)}] ${mark(g.pass)}; in unseen phrasings ${n.dpo.toFixed(2)} vs ${n.sft.toFixed(2)}, ${n.dpoMinusSft.mean.toFixed(2)} [${n.dpoMinusSft.low.toFixed(2)}, ${n.dpoMinusSft.high.toFixed(2)}].`,
       `- Displacement (mean change of log-likelihood from the reference, chosen/rejected, per epoch on the training pairs): ${shift}; on held-out pairs after training ${m.displacement.heldoutPairs.chosen.toFixed(2)}/${m.displacement.heldoutPairs.rejected.toFixed(2)}.`,
-      ...(c.generalization ? [criterion4(c.generalization, n)] : []),
+      ...(c.generalization ? [criterion4(c.generalization, n), criterion5(c.generalization)] : []),
       ...(m.seconds ? [`- Forge time: ${Object.entries(m.seconds).map(([k, v]) => `${k} ${Math.round(v)} s`).join(", ")}.`] : []),
       ``,
     ].join("\n");
@@ -103,22 +103,40 @@ function renderRecipe(candidates: readonly Candidate[]): string {
     ``,
     `**Criterion 4, fixed on 2026-12-03 before any further candidate is trained (candidates 1–5 were chosen before it existed):** the pair must hold off its own templates. Criteria 1 and 3 hold, with the same thresholds, on 300 prompts in phrasings no training prompt uses (\`npm run bench -- generalization\` measures them on the committed pair, beside the held-out prompts). The installed pair (candidate 4) fails it: in unseen phrasings its SFT garbles 17.7 % of the examples and caveats it writes (4.5 % on held-out prompts; threshold 5 %), writes the wrong idiom 25 % more often than the corpus and the caveat 28 % less; the DPO's implicit-reward accuracy there is 0.795 (passes). The selection rule is unchanged: the candidate meeting the most criteria, ties broken by greedy DPO − greedy SFT; AAD is measured only after the choice.`,
     ``,
+    `**Criterion 5, fixed on 2026-12-03 at 11:00 UTC, after the installed pair was measured on it and before any result of candidates 6 and 7 was seen:** the pair must also hold when a task is named in words no training prompt uses (\`novelAskPrompts()\`, e.g. "get a list in reverse order", asked in the world's own frames). Criterion 1 and criterion 3's implicit-reward accuracy hold, with the same thresholds, on 300 such prompts (\`npm run bench -- generalization\`; greedy decoding is not compared there). The installed pair (candidate 4) fails it badly: its SFT garbles 45.9 % of the examples and caveats it writes, names the right idiom in 42.0 % of answers against the corpus's 68.7 %, its mean reward is 0.55 against 1.33, and the DPO's implicit-reward accuracy is 0.672.`,
+    ``,
     ...rows,
   ].join("\n");
+}
+
+/** Criterion 1 on one of the generalization bench's sets, and the implicit-reward accuracy of criterion 3. */
+function offTemplate(set: GeneralizationSet): { text: string; pass: boolean } {
+  const rates = Object.entries(set.sft.rates).map(([k, v]) => {
+    const corpus = set.corpus.rates[k]!;
+    return { k, v, corpus, pass: Math.abs(v / corpus - 1) <= 0.2 };
+  });
+  const garbled = set.sft.garbledShare <= 0.05;
+  const reward = Math.abs(set.sft.meanReward - set.corpus.meanReward) <= 0.3;
+  const accuracy = set.implicitRewardAccuracy >= 0.75;
+  return {
+    pass: rates.every((r) => r.pass) && garbled && reward && accuracy,
+    text: `SFT samples / corpus ${rates.map((r) => `${r.k} ${pct(r.v)}/${pct(r.corpus)} ${mark(r.pass)}`).join("; ")}. Garbled ${pct(set.sft.garbledShare)} ${mark(garbled)}. Mean oracle reward ${set.sft.meanReward.toFixed(2)} vs corpus ${set.corpus.meanReward.toFixed(2)} ${mark(reward)}. Implicit-reward accuracy ${set.implicitRewardAccuracy.toFixed(3)} on ${set.pairs} pairs ${mark(accuracy)}`,
+  };
+}
+
+/** Criterion 5: criterion 1 and criterion 3's implicit-reward accuracy on prompts whose task is named in unseen words. */
+function criterion5(g: NonNullable<Candidate["generalization"]>): string {
+  const asks = g.results.find((r) => r.name === "unseen asks");
+  if (asks === undefined) return `- **5. Holds with the task named in unseen words** — not measured.`;
+  const { text, pass } = offTemplate(asks);
+  return `- **5. Holds with the task named in unseen words ${mark(pass)}** — on ${asks.prompts} prompts with unseen asks: ${text}.`;
 }
 
 /** Criterion 4: criteria 1 and 3, same thresholds, in unseen phrasings (the generalization bench's unseen set and the forge's greedy comparison there). */
 function criterion4(g: NonNullable<Candidate["generalization"]>, greedy: Criteria["informativeDpo"]["greedyDpoOverSftNovelPhrasings"]): string {
   const unseen = g.results.find((r) => r.name === "unseen phrasings");
   if (unseen === undefined) return `- **4. Holds off its templates** — not measured (the generalization results have no unseen set).`;
-  const rates = Object.entries(unseen.sft.rates).map(([k, v]) => {
-    const corpus = unseen.corpus.rates[k]!;
-    return { k, v, corpus, pass: Math.abs(v / corpus - 1) <= 0.2 };
-  });
-  const garbled = unseen.sft.garbledShare <= 0.05;
-  const reward = Math.abs(unseen.sft.meanReward - unseen.corpus.meanReward) <= 0.3;
-  const accuracy = unseen.implicitRewardAccuracy >= 0.75;
+  const { text, pass: faithful } = offTemplate(unseen);
   const greedyPass = greedy.dpoMinusSft.low > 0;
-  const pass = rates.every((r) => r.pass) && garbled && reward && accuracy && greedyPass;
-  return `- **4. Holds off its templates ${mark(pass)}** — on ${unseen.prompts} prompts in unseen phrasings (world: ${g.phrasings}): SFT samples / corpus ${rates.map((r) => `${r.k} ${pct(r.v)}/${pct(r.corpus)} ${mark(r.pass)}`).join("; ")}. Garbled ${pct(unseen.sft.garbledShare)} ${mark(garbled)}. Mean oracle reward ${unseen.sft.meanReward.toFixed(2)} vs corpus ${unseen.corpus.meanReward.toFixed(2)} ${mark(reward)}. Implicit-reward accuracy ${unseen.implicitRewardAccuracy.toFixed(3)} on ${unseen.pairs} pairs ${mark(accuracy)}; greedy DPO − greedy SFT ${greedy.dpoMinusSft.mean.toFixed(2)} [${greedy.dpoMinusSft.low.toFixed(2)}, ${greedy.dpoMinusSft.high.toFixed(2)}] ${mark(greedyPass)}.`;
+  return `- **4. Holds off its templates ${mark(faithful && greedyPass)}** — on ${unseen.prompts} prompts in unseen phrasings (world: ${g.phrasings}): ${text}; greedy DPO − greedy SFT ${greedy.dpoMinusSft.mean.toFixed(2)} [${greedy.dpoMinusSft.low.toFixed(2)}, ${greedy.dpoMinusSft.high.toFixed(2)}] ${mark(greedyPass)}.`;
 }
