@@ -183,11 +183,15 @@ export async function measurePair(name: string, pair: ModelPair, native: { dpo: 
       })
     ).getSequence();
   const ceilingSequences = [await sequenceOf(native.dpo), await sequenceOf(native.sft)] as const;
-  /** Keeps the common prefix's KV cache (as the runtime's lanes do), evaluates the rest and samples one token greedily. */
-  const firstToken = async (sequence: LlamaContextSequence, tokens: readonly number[]): Promise<number> => {
-    const cached = sequence.contextTokens;
+  /** How many leading tokens a prompt can take from the cache: never the last, whose logits are needed (as the runtime's lanes do). */
+  const commonPrefix = (cached: readonly number[], tokens: readonly number[]): number => {
     let common = 0;
     while (common < cached.length && common < tokens.length - 1 && cached[common] === tokens[common]) common++;
+    return common;
+  };
+  /** Keeps the common prefix's KV cache, evaluates the rest and samples one token greedily. */
+  const firstToken = async (sequence: LlamaContextSequence, tokens: readonly number[]): Promise<number> => {
+    const common = commonPrefix(sequence.contextTokens, tokens);
     if (common < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }]);
     for await (const token of sequence.evaluate(tokens.slice(common) as Token[], { temperature: 0 })) return token;
     throw new Error("the ceiling's sequence produced no token");
@@ -196,9 +200,7 @@ export async function measurePair(name: string, pair: ModelPair, native: { dpo: 
     const tokens = formatPrompt(pair.model, request(typed)).tokens;
     const before = reuse === "reuse" ? formatPrompt(pair.model, request(typed.slice(0, -1))).tokens : formatPrompt(pair.model, unrelated).tokens;
     await Promise.all(ceilingSequences.map((sequence) => firstToken(sequence, before)));
-    const cached = ceilingSequences[0].contextTokens;
-    let common = 0;
-    while (common < cached.length && common < tokens.length - 1 && cached[common] === tokens[common]) common++;
+    const common = commonPrefix(ceilingSequences[0].contextTokens, tokens);
     const started = performance.now();
     await Promise.all(ceilingSequences.map((sequence) => firstToken(sequence, tokens)));
     const firstTokenMs = performance.now() - started;

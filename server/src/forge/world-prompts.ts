@@ -167,23 +167,26 @@ const cachedPrompts = new Map<Phrasings, readonly WorldPrompt[]>();
 let cachedNovel: readonly WorldPrompt[] | undefined;
 let cachedNovelAsks: readonly WorldPrompt[] | undefined;
 
+/** A question starting with the pronoun I or the language's name ("Go question: …") keeps its first letter as it is. */
+function keepsCapital(question: string, language: LanguageId): boolean {
+  return /^I\b/.test(question) || question.startsWith(LANGUAGE_NAMES[language]);
+}
+
 function phrase(frame: string, opening: string, ask: string, language: LanguageId): string {
   const question = frame.replace("{ask}", ask).replace("{lang}", LANGUAGE_NAMES[language]);
   if (opening === "") return question;
   // After "Hi, " the question goes on in lower case ("Hi, how do I…"), except the pronoun I.
-  // A question that starts with the language's name ("Go question: …") keeps it as it is.
-  const keep = /^I\b/.test(question) || question.startsWith(LANGUAGE_NAMES[language]);
-  const first = opening.endsWith(", ") && !keep ? question.charAt(0).toLowerCase() : question.charAt(0).toUpperCase();
+  const first = opening.endsWith(", ") && !keepsCapital(question, language) ? question.charAt(0).toLowerCase() : question.charAt(0).toUpperCase();
   return opening + first + question.slice(1);
 }
 
 /** Every (task, language) asked with every phrasing made of `frames` and `openings`, pairs interleaved. */
-function promptsOf(frames: readonly string[], openings: readonly string[], salt: string): WorldPrompt[] {
+function promptsOf(frames: readonly string[], openings: readonly string[], salt: string, asksOf: (task: TaskId) => readonly string[] = (task) => CATALOG[task].asks): WorldPrompt[] {
   const prompts: WorldPrompt[] = [];
   for (const task of TASKS) {
     for (const language of LANGUAGES) {
       const variants: WorldPrompt[] = [];
-      for (const ask of CATALOG[task].asks) {
+      for (const ask of asksOf(task)) {
         for (const frame of frames) {
           for (const opening of openings) variants.push({ text: phrase(frame, opening, ask, language), task, language });
         }
@@ -239,8 +242,7 @@ function composePhrasing(pick: Pick, chance: (part: string, percent: number) => 
   }
   const text = phrase(body, opening, verb, language);
   // Some users start in lower case; the language's name keeps its capital.
-  const keep = /^I\b/.test(text) || text.startsWith(LANGUAGE_NAMES[language]);
-  return opening === "" && chance("lower", 10) && !keep ? text.charAt(0).toLowerCase() + text.slice(1) : text;
+  return opening === "" && chance("lower", 10) && !keepsCapital(text, language) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
 }
 
 /**
@@ -300,16 +302,7 @@ export function novelPrompts(): WorldPrompt[] {
  * in the template frames and openings, pairs interleaved so that any prefix is balanced.
  */
 export function novelAskPrompts(): WorldPrompt[] {
-  if (cachedNovelAsks === undefined) {
-    const prompts: WorldPrompt[] = [];
-    for (const task of TASKS) {
-      for (const language of LANGUAGES) {
-        const variants = NOVEL_ASKS[task].flatMap((ask) => FRAMES.flatMap((frame) => OPENINGS.map((opening) => ({ text: phrase(frame, opening, ask, language), task, language }))));
-        prompts.push(...variants.sort((a, b) => promptHash(`novel-asks:${a.text}`) - promptHash(`novel-asks:${b.text}`)));
-      }
-    }
-    cachedNovelAsks = interleavePairs(prompts);
-  }
+  cachedNovelAsks ??= promptsOf(FRAMES, OPENINGS, "novel-asks", (task) => NOVEL_ASKS[task]);
   return [...cachedNovelAsks];
 }
 
