@@ -21,6 +21,7 @@ const program = new Command()
   .option("--reuse <dir>", "reuse the SFT models and labelled pairs of an earlier run with the same settings (e.g. models): retrain DPO only")
   .option("--phrasings <kind>", `how the world's questions are worded: ${PHRASINGS.join(", ")} (default: the installed world's)`)
   .option("--dpo-learning-rate <lr>", "DPO peak learning rate (default: the forge's)")
+  .option("--sft-steps <n>", "SFT optimizer steps; the cosine schedule spans them (default: the forge's)")
   .option("--dpo-rank <r>", "DPO LoRA rank; its alpha stays 2 × rank (default: the forge's)")
   .option("--work <dir>", "checkpoint folder: an interrupted run resumes from it", ".cache/forge")
   .option("--checkpoint-every <steps>", "SFT steps between checkpoints", "200")
@@ -38,7 +39,7 @@ process.on("uncaughtException", (error) => {
   process.exit(1);
 });
 
-const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; sampleProcesses: string; reuse?: string; phrasings?: string; dpoLearningRate?: string; dpoRank?: string; quick?: boolean; bench?: boolean; bench1b?: boolean; fixtures?: boolean }>();
+const options = program.opts<{ out: string; seed: string; work: string; checkpointEvery: string; sampleRounds: string; sampleProcesses: string; reuse?: string; phrasings?: string; dpoLearningRate?: string; dpoRank?: string; sftSteps?: string; quick?: boolean; bench?: boolean; bench1b?: boolean; fixtures?: boolean }>();
 if (options.fixtures) {
   const { FIXTURES_DIR, writeFixtures } = await import("./fixtures.ts");
   await writeFixtures(options.out === "models" ? FIXTURES_DIR : options.out, (m) => console.log(m));
@@ -51,6 +52,8 @@ if (options.fixtures) {
 } else {
   const base = options.quick ? QUICK_FORGE_CONFIG : DEFAULT_FORGE_CONFIG;
   const dpo = { ...base.dpo };
+  const sft = { ...base.sft };
+  if (options.sftSteps !== undefined) sft.steps = Math.round(positive("--sft-steps", options.sftSteps));
   if (options.dpoLearningRate !== undefined) dpo.learningRate = positive("--dpo-learning-rate", options.dpoLearningRate);
   if (options.dpoRank !== undefined) {
     dpo.rank = Math.round(positive("--dpo-rank", options.dpoRank));
@@ -68,7 +71,7 @@ if (options.fixtures) {
     console.error(`--phrasings must be one of ${PHRASINGS.join(", ")}, not ${JSON.stringify(phrasings)}`);
     process.exit(2);
   }
-  const report = await runForge(options.out, { ...base, seed: Number(options.seed), phrasings: phrasings as Phrasings, dpo }, (m) => console.log(`${new Date().toISOString().slice(11, 19)} ${m}`), run);
+  const report = await runForge(options.out, { ...base, seed: Number(options.seed), phrasings: phrasings as Phrasings, sft, dpo }, (m) => console.log(`${new Date().toISOString().slice(11, 19)} ${m}`), run);
   console.log(JSON.stringify({ files: report.files, seconds: report.seconds }, null, 2));
   // Stage times vary run to run, so they stay out of the manifest; bench -- forge-recipe reads them from here.
   await writeFile(join(options.work, "last-run-seconds.json"), JSON.stringify(report.seconds) + "\n");
