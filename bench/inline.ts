@@ -44,7 +44,7 @@ interface PairResult {
   readonly layout: "fim" | "prefix";
   readonly documentTokens: number;
   readonly promptTokens: number;
-  readonly cells: Record<`${Method}/${Reuse}`, { firstTokenMs: number; lineMs: number; lineTokens: number; evaluatedPromptTokens: number }>;
+  readonly cells: Record<`${Method}/${Reuse}`, { firstTokenMs: number; lineMs: number; lineTokens: number; evaluatedPromptTokens: number; perRound: { firstTokenMs: number[]; evaluatedPromptTokens: number[] } }>;
 }
 
 /** A Python module of numbered functions, as long as `tokens` for `count`. */
@@ -117,8 +117,12 @@ export async function measurePair(name: string, pair: ModelPair, native: { dpo: 
   // The cursor: in the middle of the last class's `area` body, after "return self.width * ".
   const anchor = document.lastIndexOf("return self.width * ") + "return self.width * ".length;
   const settings = DEFAULT_INLINE_COMPLETION_SETTINGS;
-  // Budgets as the daemon's defaults, widened so the whole ~2,000-token document is the prompt.
-  const budget = { prefixTokens: DOCUMENT_TOKENS + 200, suffixTokens: fim ? settings.suffixTokens : 0 };
+  // Budgets as the daemon's defaults, widened so the whole ~2,000-token document is the prompt. The
+  // budget counts line by line, and a tokenizer may count a line alone as one token more than inside
+  // the text (SentencePiece's leading "▁"): twice the document leaves room for that. (At DOCUMENT_TOKENS
+  // + 200 the window was trimmed at its far end and, before fitContext dropped lines in blocks, moved
+  // with the keystroke in round 1: no reuse at all there.)
+  const budget = { prefixTokens: 2 * DOCUMENT_TOKENS, suffixTokens: fim ? settings.suffixTokens : 0 };
   const indent = "        ";
   const request = (typed: string): GenerateRequest => {
     const fitted = fitContext({ prefix: document.slice(0, anchor) + typed, suffix: document.slice(anchor) }, budget, count);
@@ -228,7 +232,7 @@ export async function measurePair(name: string, pair: ModelPair, native: { dpo: 
   const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const cell = (key: `${Method}/${Reuse}`) => {
     const c = cells.get(key)!;
-    return { firstTokenMs: median(c.firstTokenMs), lineMs: median(c.lineMs), lineTokens: median(c.lineTokens), evaluatedPromptTokens: median(c.evaluated) };
+    return { firstTokenMs: median(c.firstTokenMs), lineMs: median(c.lineMs), lineTokens: median(c.lineTokens), evaluatedPromptTokens: median(c.evaluated), perRound: { firstTokenMs: c.firstTokenMs.map((x) => Math.round(x * 10) / 10), evaluatedPromptTokens: c.evaluated } };
   };
   return {
     name,

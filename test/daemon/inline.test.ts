@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { applyChanges, SyncedDocument } from "../../server/src/daemon/documents.ts";
-import { cutCompletion, fitContext, inlineContext, stripSuffixOverlap } from "../../server/src/daemon/inline.ts";
+import { cutCompletion, fitContext, inlineContext, PREFIX_DROP_LINES, PREFIX_GRID_PARTS, stripSuffixOverlap } from "../../server/src/daemon/inline.ts";
 import { ContextRing } from "../../server/src/daemon/context-ring.ts";
 import { DEFAULT_INLINE_COMPLETION_SETTINGS } from "../../server/src/protocol/protocol.ts";
 
@@ -74,6 +74,22 @@ void describe("inlineContext", () => {
     assert.equal(context.linePrefix, "    return ");
   });
 
+  void test("typing at the end of a document longer than the window moves the window's start rarely", () => {
+    const body = Array.from({ length: 2000 }, (_, i) => `row ${String(i).padStart(5, "0")}\n`).join(""); // 20,000 characters
+    const starts = new Set<number>();
+    let typed = "";
+    for (let k = 0; k < 300; k++) {
+      typed += "y";
+      const document = new SyncedDocument("file:///long.txt", "plaintext", 1, body + typed);
+      const context = inlineContext(document, { line: 2000, character: typed.length }, DEFAULT_INLINE_COMPLETION_SETTINGS);
+      assert.ok(context.prefix.length <= DEFAULT_INLINE_COMPLETION_SETTINGS.maxPrefixChars && context.prefix.endsWith(typed));
+      assert.ok(context.prefix.length >= DEFAULT_INLINE_COMPLETION_SETTINGS.maxPrefixChars * (1 - 1 / PREFIX_GRID_PARTS) - 10);
+      starts.add(body.length + typed.length - context.prefix.length);
+    }
+    // Sliding by characters, the start would move every 10 characters typed: 30 starts.
+    assert.ok(starts.size <= 2, `the window started at ${starts.size} places`);
+  });
+
   void test("a cursor past the end of its line or of the document is clamped", () => {
     const document = new SyncedDocument("file:///a", "plaintext", 1, "ab\ncd");
     assert.equal(inlineContext(document, { line: 0, character: 99 }, DEFAULT_INLINE_COMPLETION_SETTINGS).prefix, "ab");
@@ -109,6 +125,22 @@ void describe("fitContext", () => {
     const a = fitContext({ prefix: prefix, suffix: "" }, { prefixTokens: 30, suffixTokens: 0 }, perChar);
     const b = fitContext({ prefix: prefix + "s", suffix: "" }, { prefixTokens: 30, suffixTokens: 0 }, perChar);
     assert.ok(b.prefix.startsWith(a.prefix));
+  });
+
+  void test("typing across the budget's edge moves the prefix's start once, not every few keystrokes", () => {
+    // 200 lines of 10 characters and a budget a few characters short: each keystroke crosses it again.
+    const body = Array.from({ length: 200 }, (_, i) => `line ${String(i).padStart(4, "0")}\n`).join("");
+    const starts = new Set<number>();
+    let typed = "    ";
+    for (let k = 0; k < 100; k++) {
+      typed += "x";
+      const whole = body + typed;
+      const fitted = fitContext({ prefix: whole, suffix: "" }, { prefixTokens: 1000, suffixTokens: 0 }, perChar);
+      assert.ok(fitted.prefixTokens <= 1000 && fitted.prefixTokens >= 1000 - PREFIX_DROP_LINES * 10 - 1);
+      starts.add(whole.length - fitted.prefix.length);
+    }
+    // Line by line (the old rule) the start moves every 10 characters typed: 10 starts.
+    assert.ok(starts.size <= 2, `the prefix started at ${starts.size} places`);
   });
 
   void test("property: within budget, a suffix of the prefix and a prefix of the suffix", () => {

@@ -18,10 +18,18 @@ export interface InlineContext {
   readonly linePrefix: string;
 }
 
+/** The character window's start moves in steps of maxPrefixChars / PREFIX_GRID_PARTS. */
+export const PREFIX_GRID_PARTS = 8;
+/** The prefix's far lines are dropped this many at a time, so its start stays put while the cursor's line grows. */
+export const PREFIX_DROP_LINES = 16;
+
 export function inlineContext(document: SyncedDocument, position: Position, settings: Required<InlineCompletionSettings>): InlineContext {
   const offset = document.offsetAt(position);
   const text = document.text;
-  let prefixStart = Math.max(0, offset - settings.maxPrefixChars);
+  // The window's start is snapped to a grid of an eighth of its size, so typing moves it once per
+  // that many characters, not with every keystroke (each move re-evaluates the whole prompt).
+  const grid = Math.max(1, Math.floor(settings.maxPrefixChars / PREFIX_GRID_PARTS));
+  let prefixStart = Math.max(0, Math.ceil((offset - settings.maxPrefixChars) / grid) * grid);
   if (prefixStart > 0) {
     const lineStart = text.indexOf("\n", prefixStart - 1) + 1;
     if (lineStart > 0 && lineStart <= offset) prefixStart = lineStart;
@@ -47,12 +55,13 @@ export interface BudgetedContext {
 /**
  * The context within token budgets: whole lines, dropped from the far ends — the prefix keeps the
  * lines nearest the cursor, the suffix likewise. Only the cursor's own line is cut inside (its
- * far end) when it alone exceeds the budget. Lines are counted one at a time, so the start of the
- * prefix moves only when the budget is crossed: the next keystroke's prompt begins the same way
- * and its KV cache is reused.
+ * far end) when it alone exceeds the budget. The prefix drops its far lines PREFIX_DROP_LINES at
+ * a time (counted from its start), so its start does not move with every keystroke that crosses
+ * the budget: the next keystroke's prompt begins the same way and its KV cache is reused. The
+ * price is up to that many lines of budget left unused.
  */
 export function fitContext(context: Pick<InlineContext, "prefix" | "suffix">, budget: { readonly prefixTokens: number; readonly suffixTokens: number }, countTokens: (text: string) => number): BudgetedContext {
-  const prefix = keepLines(splitLines(context.prefix).reverse(), budget.prefixTokens, countTokens, "end").reverse().join("");
+  const prefix = keepPrefixLines(splitLines(context.prefix), budget.prefixTokens, countTokens);
   const suffix = keepLines(splitLines(context.suffix), budget.suffixTokens, countTokens, "start").join("");
   return { prefix, suffix, prefixTokens: prefix === "" ? 0 : countTokens(prefix), suffixTokens: suffix === "" ? 0 : countTokens(suffix) };
 }
@@ -60,6 +69,17 @@ export function fitContext(context: Pick<InlineContext, "prefix" | "suffix">, bu
 /** Lines nearest first; each keeps its line break. */
 function splitLines(text: string): string[] {
   return text.match(/[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$/g) ?? [];
+}
+
+/** The prefix's lines (in document order) from the first multiple of PREFIX_DROP_LINES on whose rest fits; the nearest that fit when no such rest does. */
+function keepPrefixLines(lines: readonly string[], budget: number, countTokens: (text: string) => number): string {
+  const counts = lines.map((line) => countTokens(line));
+  let rest = counts.reduce((a, b) => a + b, 0);
+  for (let start = 0; start < lines.length; start += PREFIX_DROP_LINES) {
+    if (rest <= budget) return lines.slice(start).join("");
+    for (let i = start; i < Math.min(lines.length, start + PREFIX_DROP_LINES); i++) rest -= counts[i]!;
+  }
+  return keepLines([...lines].reverse(), budget, countTokens, "end").reverse().join("");
 }
 
 /** The nearest lines that fit; the first line (the cursor's) is cut keeping its `near` end when it alone does not. */
