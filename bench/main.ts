@@ -9,6 +9,7 @@ const program = new Command()
   .argument("[suites...]", "quality, speed, inline, bootstrap, dpo-recipe, forge-recipe, scale-out, generalization (default: quality and speed)")
   .option("--prompts <n>", "held-out prompts for the quality table", "300")
   .option("--novel-prompts <n>", "prompts in unseen phrasings for the quality table's second set (default: --prompts; 0 skips)")
+  .option("--ask-prompts <n>", "prompts with the task named in unseen words for the quality table's third set (default: --prompts; 0 skips)")
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
   .option("--max-tokens <n>", "token limit per response (the built-in pair's longest corpus answer is 117 tokens)", "128")
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
@@ -31,7 +32,7 @@ const program = new Command()
   .parse();
 
 const suites = program.args.length ? program.args : ["quality", "speed"];
-const options = program.opts<{ prompts: string; novelPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; models?: string; generalization?: string; syntheticPrompts?: string; withoutFull?: boolean; scaleOutPrompts?: string; scaleOutTokens?: string }>();
+const options = program.opts<{ prompts: string; novelPrompts?: string; askPrompts?: string; sweepPrompts: string; maxTokens: string; sweeps: boolean; resultsName?: string; pair?: string; gpu?: string; rounds?: string; speedTokens?: string; inline: boolean; manifest?: string; label?: string; note?: string; forgeSeconds?: string; models?: string; generalization?: string; syntheticPrompts?: string; withoutFull?: boolean; scaleOutPrompts?: string; scaleOutTokens?: string }>();
 const log = (line: string) => console.log(line);
 for (const suite of suites) {
   if (suite === "quality") {
@@ -39,6 +40,7 @@ for (const suite of suites) {
     await runQuality({
       prompts: Number(options.prompts),
       novelPrompts: Number(options.novelPrompts ?? options.prompts),
+      askPrompts: Number(options.askPrompts ?? options.prompts),
       sweepPrompts: Number(options.sweepPrompts),
       maxTokens: Number(options.maxTokens),
       sweeps: options.sweeps,

@@ -9,7 +9,7 @@
 import { createRng } from "../server/src/decoding/rng.ts";
 import { EFT_DEFAULT_LAMBDA, type RuleSpec } from "../server/src/decoding/index.ts";
 import { pairedBootstrap, type Interval } from "../server/src/forge/stats.ts";
-import { heldoutPrompts, novelPrompts, oracleRewardBreakdown, type WorldPrompt } from "../server/src/forge/world.ts";
+import { heldoutPrompts, novelAskPrompts, novelPrompts, oracleRewardBreakdown, type WorldPrompt } from "../server/src/forge/world.ts";
 import { builtinPair } from "../server/src/runtime/builtin-pair.ts";
 import { generate, ModelPair } from "../server/src/runtime/index.ts";
 import { diagnoseDivergence, FEATURES, summarizeFeatures, type DivergenceReport, type FeatureSummary, type ScoredRun } from "./diagnosis.ts";
@@ -20,6 +20,8 @@ export interface QualityOptions {
   prompts: number;
   /** Prompts in unseen phrasings for the second table (0: skip it). Default: `prompts`. */
   novelPrompts?: number;
+  /** Prompts whose task is named in unseen words, for the third table (0: skip it). Default: `prompts`. */
+  askPrompts?: number;
   /** Prompts for each sweep point (the first ones of the same shuffled held-out list). */
   sweepPrompts: number;
   maxTokens: number;
@@ -51,7 +53,7 @@ export interface PairedComparison extends Interval {
 }
 
 interface PromptSetResult {
-  readonly key: "heldout" | "novel";
+  readonly key: "heldout" | "novel" | "asks";
   readonly title: string;
   readonly prompts: readonly string[];
   readonly rows: MethodRow[];
@@ -102,6 +104,7 @@ export async function runQuality(options: QualityOptions): Promise<void> {
   const pair = await ModelPair.load({ sft: files.sft, dpo: files.dpo }, { reference: files.earlyReference });
   const heldout = shuffled(heldoutPrompts(), "quality-bench", options.prompts);
   const novel = shuffled(novelPrompts(), "quality-bench-novel", options.novelPrompts ?? options.prompts);
+  const asks = shuffled(novelAskPrompts(), "quality-bench-asks", options.askPrompts ?? options.prompts);
   const resultsName = options.resultsName ?? "quality";
 
   // Responses are deterministic given (method, prompt, seed), so the sweeps reuse the main table's.
@@ -162,6 +165,7 @@ export async function runQuality(options: QualityOptions): Promise<void> {
   try {
     const sets: PromptSetResult[] = [await runSet("heldout", "held-out prompts", heldout)];
     if (novel.length > 0) sets.push(await runSet("novel", "unseen phrasings", novel));
+    if (asks.length > 0) sets.push(await runSet("asks", "unseen asks", asks));
 
     const alphaSweep: MethodRow[] = [];
     const lambdaSweep: MethodRow[] = [];
@@ -177,12 +181,14 @@ export async function runQuality(options: QualityOptions): Promise<void> {
       {
         prompts: heldout.length,
         novelPrompts: novel.length,
+        askPrompts: asks.length,
         maxTokens: options.maxTokens,
         elapsedSeconds,
         pair: pair.info,
         // `main` stays the held-out table (the key earlier results used).
         main: sets[0]!.rows,
-        novel: sets[1]?.rows ?? [],
+        novel: sets.find((set) => set.key === "novel")?.rows ?? [],
+        asks: sets.find((set) => set.key === "asks")?.rows ?? [],
         comparisons: Object.fromEntries(sets.map((s) => [s.key, s.comparisons])),
         divergence: Object.fromEntries(sets.map((s) => [s.key, s.divergence])),
         alphaSweep,
@@ -331,6 +337,7 @@ function renderMarkdown(
 ): string {
   const heldout = sets[0]!;
   const novel = sets.find((s) => s.key === "novel");
+  const asks = sets.find((s) => s.key === "asks");
   const per100 = (x: number, n: number) => ((100 * x) / Math.max(1, n)).toFixed(1);
   const timing = heldout.rows.map((r) => `${r.name} ${per100(r.seconds, heldout.prompts.length)} s (${per100(r.cpuSeconds, heldout.prompts.length)} s CPU)`);
   return [
@@ -352,6 +359,16 @@ function renderMarkdown(
           `The same questions worded with frames and openings no training prompt uses (novelPrompts(), shuffled with a fixed seed).`,
           ``,
           summaryTable(novel.rows),
+        ]),
+    ...(asks === undefined
+      ? []
+      : [
+          ``,
+          `## Main table: ${asks.prompts.length} prompts with the task named in unseen words`,
+          ``,
+          `The world's own frames with each task named in words no training prompt uses (novelAskPrompts(), e.g. "get a list in reverse order"; shuffled with a fixed seed).`,
+          ``,
+          summaryTable(asks.rows),
         ]),
     ``,
     `## Paired differences`,
