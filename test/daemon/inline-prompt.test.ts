@@ -94,6 +94,33 @@ void describe("inline prompts on the built-in pair (no FIM tokens)", () => {
       assert.ok(evaluated >= 1);
     }
   });
+
+  for (const [limit, settings] of [
+    ["the prefix's token budget", { prefixTokens: 200, maxPrefixChars: 8000 }],
+    ["the prefix's character window", { prefixTokens: 1024, maxPrefixChars: 600 }],
+  ] as const) {
+    void test(`typing at the edge of ${limit} keeps reusing the cache: the prompt's start stays put`, { skip }, async (t) => {
+      const uri = `file:///tmp/edge-${Object.keys(settings)[0]}.py`;
+      await s.client.connection.sendNotification("textDocument/didOpen", { textDocument: { uri, languageId: "python", version: 1, text: `# edge of ${limit}\n${TEXT}` } });
+      // A limit well under the document: the prefix is cut at its far end on every request.
+      await s.client.connection.sendRequest(aad.configure, { inlineCompletion: { stopAt: "none", maxTokens: 1, method: "greedy-dpo", ...settings } });
+      let last = await complete(s.client, uri, CURSOR_LINE + 1, 18);
+      assert.ok(last.aad.prefixTokens > 50 && last.aad.promptTokens < 500, JSON.stringify(last.aad));
+      const evaluated: number[] = [];
+      const typed = "a + b * c - d + e * f - g + h".repeat(2); // about a token per keystroke
+      for (let k = 0; k < typed.length; k++) {
+        await type(s.client, uri, 2 + k, CURSOR_LINE + 1, 18 + k, typed[k]!);
+        last = await complete(s.client, uri, CURSOR_LINE + 1, 19 + k);
+        evaluated.push(last.aad.evaluatedPromptTokens.dpo!);
+      }
+      t.diagnostic(`prompt tokens evaluated per keystroke: ${evaluated.join(", ")}`);
+      // The start may move once (a block of far lines dropped, the window's next grid step);
+      // before blocks and grid steps it moved every few dozen keystrokes, and each move
+      // re-evaluated the whole prompt.
+      const whole = evaluated.filter((n) => n > 10);
+      assert.ok(whole.length <= 1, `${whole.length} of ${typed.length} keystrokes re-evaluated the prompt: ${evaluated.join(", ")}`);
+    });
+  }
 });
 
 void describe("inline prompts on a FIM pair (the Qwen3 fixture)", () => {

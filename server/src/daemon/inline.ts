@@ -55,10 +55,10 @@ export interface BudgetedContext {
 /**
  * The context within token budgets: whole lines, dropped from the far ends — the prefix keeps the
  * lines nearest the cursor, the suffix likewise. Only the cursor's own line is cut inside (its
- * far end) when it alone exceeds the budget. The prefix drops its far lines PREFIX_DROP_LINES at
- * a time (counted from its start), so its start does not move with every keystroke that crosses
- * the budget: the next keystroke's prompt begins the same way and its KV cache is reused. The
- * price is up to that many lines of budget left unused.
+ * far end) when it alone exceeds the budget. The prefix drops its far lines in blocks of
+ * PREFIX_DROP_LINES (then halves, for what is left), so its start does not move with every
+ * keystroke that crosses the budget: the next keystroke's prompt begins the same way and its KV
+ * cache is reused. The price is up to a block of lines of budget left unused.
  */
 export function fitContext(context: Pick<InlineContext, "prefix" | "suffix">, budget: { readonly prefixTokens: number; readonly suffixTokens: number }, countTokens: (text: string) => number): BudgetedContext {
   const prefix = keepPrefixLines(splitLines(context.prefix), budget.prefixTokens, countTokens);
@@ -71,13 +71,21 @@ function splitLines(text: string): string[] {
   return text.match(/[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$/g) ?? [];
 }
 
-/** The prefix's lines (in document order) from the first multiple of PREFIX_DROP_LINES on whose rest fits; the nearest that fit when no such rest does. */
+/**
+ * The prefix's lines (in document order) from the first start on a grid of PREFIX_DROP_LINES lines
+ * (counted from the prefix's start) whose rest fits; where none does, the grid is halved from the
+ * last start that did not fit, down to single lines; the cursor's line cut when it alone does not
+ * fit. Coarse steps first, so a start moves rarely and then by a block.
+ */
 function keepPrefixLines(lines: readonly string[], budget: number, countTokens: (text: string) => number): string {
-  const counts = lines.map((line) => countTokens(line));
-  let rest = counts.reduce((a, b) => a + b, 0);
-  for (let start = 0; start < lines.length; start += PREFIX_DROP_LINES) {
-    if (rest <= budget) return lines.slice(start).join("");
-    for (let i = start; i < Math.min(lines.length, start + PREFIX_DROP_LINES); i++) rest -= counts[i]!;
+  const rest = new Array<number>(lines.length + 1).fill(0);
+  for (let i = lines.length - 1; i >= 0; i--) rest[i] = rest[i + 1]! + countTokens(lines[i]!);
+  let base = 0;
+  for (let step = PREFIX_DROP_LINES; step >= 1; step = Math.floor(step / 2)) {
+    for (let start = base; start < lines.length; start += step) {
+      if (rest[start]! <= budget) return lines.slice(start).join("");
+      base = start;
+    }
   }
   return keepLines([...lines].reverse(), budget, countTokens, "end").reverse().join("");
 }
