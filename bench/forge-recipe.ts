@@ -109,6 +109,8 @@ function renderRecipe(candidates: readonly Candidate[]): string {
     ``,
     `**Candidate 8, fixed on 2026-12-03 at 13:52 UTC, after candidates 6 and 7 were measured on criteria 4 and 5 and before candidate 8 reported anything:** candidate 7's recipe with 2,400 SFT steps instead of 1,200 (\`--sft-steps 2400\`; the cosine schedule spans them). Why: every candidate misses criterion 1, 4 or 5 on its SFT alone (garbling, which rises off the templates: candidate 7 garbles 4.7 % held out, 10.8 % in unseen phrasings, 20.9 % on unseen asks; and a caveat rate 20–35 % below the corpus's), while its training loss is still falling slowly when the schedule ends (0.20 → 0.19 over the last 200 steps). Once candidate 8 is measured on criteria 1–5, the built-in pair is chosen among candidates 4–8 by the rule above, whichever it is.`,
     ``,
+    `**Candidate 9, fixed on 2026-12-03 at 15:09 UTC, after candidate 8's criteria 1–3 (from its manifest) and before its criteria 4 and 5 or anything of candidate 9 was seen:** candidate 8's SFT and samples (\`--reuse\`), DPO at lr 2e-4 instead of 1e-4. Why: candidate 8 meets criterion 1 in full for the first time, but its DPO does not move greedy decoding (greedy DPO = greedy SFT on all 300 held-out prompts, as candidate 5's lr 5e-5 did on the 1,200-step SFT), so it misses criterion 3; the next doubling of the learning rate is the one rerun this session has room for. The choice is then made among candidates 4–9 by the same rule.`,
+    ``,
     ...rows,
   ].join("\n");
 }
