@@ -93,7 +93,7 @@ export type Phrasings = "templates" | "compositional" | "varied";
 export const PHRASINGS: readonly Phrasings[] = ["templates", "compositional", "varied"];
 
 /** The phrasings of the installed built-in pair's world; the forge records its own in its manifest. */
-export const WORLD_PHRASINGS: Phrasings = "templates";
+export const WORLD_PHRASINGS: Phrasings = "varied";
 
 const EXTRA_OPENINGS = [
   "Hey, ",
