@@ -130,11 +130,14 @@ void describe("faults on the real daemon", { skip }, () => {
     const daemon = await spawnDaemon({ socket: join(dir.path, "full.sock") }, { args: ["--queue-capacity", "2"] });
     const client = await connectClient(daemon);
     const out = join(dir.path, "full.jsonl");
+    let flooding = false;
+    let flooders: Promise<void>[] = [];
     try {
       await client.connection.sendRequest(aad.loadPair, { sft: pair!.sft, dpo: pair!.dpo, contextSize: CONTEXT });
       const job = startPairs(client, { promptsFile, out, ...PAIRS }, "full");
       await job.firstRow;
-      let flooding = true;
+      flooding = true;
+      const stopped = (): boolean => !flooding; // read when the error arrives, not narrowed by the loop
       const answers = { ok: 0, busy: 0 };
       // Fifty requests in flight at all times: each answer (a result, or Busy) sends the next, so
       // a slot the scheduler frees is taken again before the job's next row asks for one.
@@ -144,12 +147,14 @@ void describe("faults on the real daemon", { skip }, () => {
             await client.connection.sendRequest(aad.generate, { prompt: QUESTIONS[0]!, maxTokens: 1, method: "greedy-dpo" });
             answers.ok++;
           } catch (error) {
+            // Once the test stops (or fails and closes the connection), what is in flight may be cut off.
+            if (stopped()) return;
             assert.equal((error as { code?: number }).code, aad.ErrorCodes.Busy, String(error));
             answers.busy++;
           }
         }
       };
-      const flooders = Array.from({ length: 50 }, flood);
+      flooders = Array.from({ length: 50 }, flood);
       // The daemon logs a row that finds the queue full; a job that fails on it rejects first.
       let rowFoundFull = false;
       const logged = daemon.logged(/aad\/pairs: the queue is full \(2 jobs waiting\); the next row waits/).then(() => (rowFoundFull = true));
@@ -162,6 +167,9 @@ void describe("faults on the real daemon", { skip }, () => {
       assert.deepEqual([result.done, result.total, result.cancelled], [QUESTIONS.length, QUESTIONS.length, false]);
       assert.ok((await readFile(out)).equals(reference), "the file differs from the uninterrupted run's");
     } finally {
+      // A failure above must be the one reported, not a flooder's request cut off by the close.
+      flooding = false;
+      await Promise.allSettled(flooders);
       client.close();
       await daemon.kill();
     }
