@@ -13,7 +13,7 @@ const program = new Command()
   .option("--sweep-prompts <n>", "held-out prompts per sweep point", "150")
   .option("--max-tokens <n>", "token limit per response (the built-in pair's longest corpus answer is 117 tokens)", "128")
   .option("--no-sweeps", "skip the alpha and lambda sweeps")
-  .option("--results-name <name>", "quality, speed: write bench/results/<name>.json and .md (default: the suite's name)")
+  .option("--results-name <name>", "quality, speed, inline, dpo-recipe, generalization: write bench/results/<name>.json and .md (default: the suite's name)")
   .option("--pair <dir>", "speed, inline: the pair to measure (sft.gguf, dpo.gguf, dpo-lora.gguf; default .cache/bench-pair, or .cache/bench-1b from forge --bench-1b)")
   .option("--rounds <n>", "speed, scale-out: interleaved rounds (default 5)")
   .option("--scale-out-prompts <n>", "scale-out: prompts per run (default 80)")
@@ -62,7 +62,7 @@ for (const suite of suites) {
     await recordForgeCandidate({ manifest: options.manifest, label: options.label, note: options.note ?? "", ...(options.forgeSeconds ? { seconds: options.forgeSeconds } : {}), ...(options.generalization ? { generalization: options.generalization } : {}), log });
   } else if (suite === "dpo-recipe") {
     const { runDpoRecipe } = await import("./dpo-recipe.ts");
-    await runDpoRecipe({ log });
+    await runDpoRecipe({ log, maxTokens: Number(options.maxTokens), ...(options.resultsName === undefined ? {} : { resultsName: options.resultsName }) });
   } else if (suite === "scale-out") {
     const { runScaleOut } = await import("./scale-out.ts");
     await runScaleOut({
