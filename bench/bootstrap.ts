@@ -38,7 +38,7 @@ import { buildLlamaGguf, type LlamaHyperparameters } from "../server/src/forge/l
 import { initialLora, mergeLora, type ModelConfig, type ModelWeights } from "../server/src/forge/model.ts";
 import { trainDpo, type PreferencePair } from "../server/src/forge/train.ts";
 import type { Vocabulary } from "../server/src/forge/vocabulary.ts";
-import { CHAT_TEMPLATE, heldoutPrompts, oracleReward } from "../server/src/forge/world.ts";
+import { CHAT_TEMPLATE, heldoutPrompts, oracleReward, oracleRewardBreakdown, type OracleFeature } from "../server/src/forge/world.ts";
 import { generatePreferencePairs, type PreferenceRow } from "../server/src/pairs/index.ts";
 import { builtinPair } from "../server/src/runtime/builtin-pair.ts";
 import { generate, ModelPair } from "../server/src/runtime/index.ts";
@@ -108,6 +108,9 @@ interface SyntheticRound {
   readonly oracleDisagrees: number;
   readonly meanOracleChosen: number;
   readonly meanOracleRejected: number;
+  /** Shares of chosen and of rejected answers with a repetition, and with the caveat (the features AAD moves most on the built-in pair). */
+  readonly repetition: { readonly chosen: number; readonly rejected: number };
+  readonly caveat: { readonly chosen: number; readonly rejected: number };
   readonly seconds: number;
 }
 
@@ -216,7 +219,12 @@ export async function runBootstrap(allOptions: BootstrapOptions): Promise<void> 
         });
         const rows = (await readFile(out, "utf8")).split("\n").filter(Boolean).map((line) => JSON.parse(line) as PreferenceRow);
         const pairs = rows.map((row) => ({ prompt: row.prompt as string, chosen: row.chosen as string, rejected: row.rejected as string }));
-        const margins = pairs.map((p) => [oracleReward(p.prompt, p.chosen), oracleReward(p.prompt, p.rejected)] as const);
+        const breakdowns = pairs.map((p) => [oracleRewardBreakdown(p.prompt, p.chosen), oracleRewardBreakdown(p.prompt, p.rejected)] as const);
+        const margins = breakdowns.map(([c, r]) => [c.total, r.total] as const);
+        const share = (feature: OracleFeature) => ({
+          chosen: breakdowns.filter(([c]) => c.features[feature] !== 0).length / Math.max(1, pairs.length),
+          rejected: breakdowns.filter(([, r]) => r.features[feature] !== 0).length / Math.max(1, pairs.length),
+        });
         const stats: SyntheticRound = {
           round,
           generator,
@@ -229,6 +237,8 @@ export async function runBootstrap(allOptions: BootstrapOptions): Promise<void> 
           oracleDisagrees: margins.filter(([c, r]) => c < r).length,
           meanOracleChosen: mean(margins.map(([c]) => c)),
           meanOracleRejected: mean(margins.map(([, r]) => r)),
+          repetition: share("repetition"),
+          caveat: share("caveat"),
           seconds: (Date.now() - t0) / 1000,
         };
         log(`round ${round}: ${stats.pairs} synthetic pairs (${stats.skippedEqual} equal skipped); the oracle agrees with ${stats.oracleAgrees}, ties ${stats.oracleTies}, disagrees with ${stats.oracleDisagrees}; ${stats.seconds.toFixed(0)} s`);
@@ -378,14 +388,14 @@ function report(rows: readonly ModelRow[], baseline: ModelRow, rounds: readonly 
     return `${d.mean >= 0 ? "+" : ""}${d.mean.toFixed(3)} ± ${d.halfWidth95.toFixed(3)}`;
   };
   const modelTable = [
-    "| model | training pairs (real + synthetic) | greedy: oracle reward | Δ vs real 10 % | AAD: oracle reward | Δ vs real 10 % |",
-    "|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.name} | ${r.trainingPairs.real} + ${r.trainingPairs.synthetic} | ${cell(r.greedy)} | ${delta(r.greedy, baseline.greedy, r)} | ${cell(r.aad)} | ${delta(r.aad, baseline.aad, r)} |`),
+    "| model | training pairs (real + synthetic) | greedy: oracle reward | Δ vs real 10 % | AAD: oracle reward | Δ vs real 10 % | mean tokens, greedy / AAD |",
+    "|---|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.name} | ${r.trainingPairs.real} + ${r.trainingPairs.synthetic} | ${cell(r.greedy)} | ${delta(r.greedy, baseline.greedy, r)} | ${cell(r.aad)} | ${delta(r.aad, baseline.aad, r)} | ${r.greedy.meanTokens.toFixed(0)} / ${r.aad === undefined ? "—" : r.aad.meanTokens.toFixed(0)} |`),
   ];
   const roundTable = [
-    "| round | generator (AAD chosen, DPO sample rejected) | prompts | pairs | skipped (chosen = rejected) | oracle prefers chosen / tie / rejected | mean oracle chosen | mean oracle rejected |",
-    "|---|---|---|---|---|---|---|---|",
-    ...rounds.map((r) => `| ${r.round} | ${r.generator} | ${r.prompts} | ${r.pairs} | ${r.skippedEqual} | ${r.oracleAgrees} / ${r.oracleTies} / ${r.oracleDisagrees} | ${r.meanOracleChosen.toFixed(3)} | ${r.meanOracleRejected.toFixed(3)} |`),
+    "| round | generator (AAD chosen, DPO sample rejected) | prompts | pairs | skipped (chosen = rejected) | oracle prefers chosen / tie / rejected | mean oracle chosen | mean oracle rejected | repetition: chosen / rejected | caveat: chosen / rejected |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...rounds.map((r) => `| ${r.round} | ${r.generator} | ${r.prompts} | ${r.pairs} | ${r.skippedEqual} | ${r.oracleAgrees} / ${r.oracleTies} / ${r.oracleDisagrees} | ${r.meanOracleChosen.toFixed(3)} | ${r.meanOracleRejected.toFixed(3)} | ${pct(r.repetition.chosen)} / ${pct(r.repetition.rejected)} | ${pct(r.caveat.chosen)} / ${pct(r.caveat.rejected)} |`),
   ];
   return [
     "# Bootstrap: AAD-generated preference data when labelled data is scarce",
@@ -453,5 +463,6 @@ function definedOnly(options: BootstrapOptions): Partial<typeof DEFAULTS> {
   return picked;
 }
 
+const pct = (x: number) => `${Math.round(x * 100)} %`;
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
