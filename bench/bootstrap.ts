@@ -60,7 +60,7 @@ export interface BootstrapOptions {
   /** Token limit of the synthetic responses. Default: the forge's, for its preference samples. */
   readonly pairMaxTokens?: number;
   readonly seed?: number;
-  /** Check the pipeline end to end in minutes: a few prompts per stage, 40 pairs for "100 %", no result files. */
+  /** Check the pipeline end to end in minutes: a few prompts per stage, 40 pairs for "10 %" and for "100 %", no result files. */
   readonly smoke?: boolean;
   /**
    * Leave out the "real 100 %" row, whose DPO run (10× the pairs) is most of the cost: a partial
@@ -121,7 +121,8 @@ export async function runBootstrap(allOptions: BootstrapOptions): Promise<void> 
   const started = Date.now();
   const files = builtinPair();
   const labelled = await readPreferences(forgeFiles(files.dir).preferences);
-  const real10 = labelled.filter((p) => p.split === "dpo");
+  const builtinPairs = labelled.filter((p) => p.split === "dpo").length;
+  const real10 = labelled.filter((p) => p.split === "dpo").slice(0, options.smoke === true ? 40 : undefined);
   const real100 = labelled.filter((p) => p.split === "dpo" || p.split === "unused").slice(0, options.smoke === true ? 40 : undefined);
   const forgeSeed = (JSON.parse(await readFile(join(files.dir, "manifest.json"), "utf8")) as { seed: number }).seed;
   const rng = createRng(`bootstrap:${settings.seed}`);
@@ -255,7 +256,7 @@ export async function runBootstrap(allOptions: BootstrapOptions): Promise<void> 
     const reproducesBuiltin = (await readFile(control.path)).equals(await readFile(files.dpo));
     log(reproducesBuiltin ? "retraining the 10 % split reproduces dpo.gguf byte for byte" : "retraining the 10 % split does NOT reproduce dpo.gguf: it is evaluated as a row of its own");
     const sftRow: ModelRow = await withPair(files.dpo, async (pair) => ({ name: "SFT (no DPO)", trainingPairs: { real: 0, synthetic: 0 }, greedy: await score(pair, { method: "greedy-sft" }, "SFT, greedy")() }));
-    const builtinRow = await evaluate("DPO, real 10 % (built-in dpo.gguf)", files.dpo, { real: real10.length, synthetic: 0 });
+    const builtinRow = await evaluate("DPO, real 10 % (built-in dpo.gguf)", files.dpo, { real: builtinPairs, synthetic: 0 });
     const model1 = await round1Training;
     const round2 = await synthesize(2, "sft + round-1 model", model1.path);
     const round2Training = train("round2", [...realPairs, ...round2.pairs]);
