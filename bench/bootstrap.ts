@@ -121,8 +121,8 @@ export async function runBootstrap(allOptions: BootstrapOptions): Promise<void> 
   const started = Date.now();
   const files = builtinPair();
   const labelled = await readPreferences(forgeFiles(files.dir).preferences);
-  const builtinPairs = labelled.filter((p) => p.split === "dpo").length;
-  const real10 = labelled.filter((p) => p.split === "dpo").slice(0, options.smoke === true ? 40 : undefined);
+  const builtinPairs = labelled.filter((p) => p.split === "dpo");
+  const real10 = builtinPairs.slice(0, options.smoke === true ? 40 : undefined);
   const real100 = labelled.filter((p) => p.split === "dpo" || p.split === "unused").slice(0, options.smoke === true ? 40 : undefined);
   const forgeSeed = (JSON.parse(await readFile(join(files.dir, "manifest.json"), "utf8")) as { seed: number }).seed;
   const rng = createRng(`bootstrap:${settings.seed}`);
@@ -256,7 +256,7 @@ export async function runBootstrap(allOptions: BootstrapOptions): Promise<void> 
     const reproducesBuiltin = (await readFile(control.path)).equals(await readFile(files.dpo));
     log(reproducesBuiltin ? "retraining the 10 % split reproduces dpo.gguf byte for byte" : "retraining the 10 % split does NOT reproduce dpo.gguf: it is evaluated as a row of its own");
     const sftRow: ModelRow = await withPair(files.dpo, async (pair) => ({ name: "SFT (no DPO)", trainingPairs: { real: 0, synthetic: 0 }, greedy: await score(pair, { method: "greedy-sft" }, "SFT, greedy")() }));
-    const builtinRow = await evaluate("DPO, real 10 % (built-in dpo.gguf)", files.dpo, { real: builtinPairs, synthetic: 0 });
+    const builtinRow = await evaluate("DPO, real 10 % (built-in dpo.gguf)", files.dpo, { real: builtinPairs.length, synthetic: 0 });
     const model1 = await round1Training;
     const round2 = await synthesize(2, "sft + round-1 model", model1.path);
     const round2Training = train("round2", [...realPairs, ...round2.pairs]);

@@ -14,7 +14,7 @@
  * interrupted run resumes where it stopped.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import { createRng } from "../server/src/decoding/rng.ts";
@@ -142,34 +142,18 @@ export async function runDpoRecipe(options: DpoRecipeOptions): Promise<void> {
       const rates = Object.fromEntries(SHOWN_FEATURES.map((f) => [f, counts[f] / heldout.length])) as Scores["rates"];
       return { ...summarize(rewards), rewards, rates };
     };
-    /** Scores of one DPO model, kept in the work folder. */
-    const scored = async (label: string, dpo: string): Promise<{ greedy: Scores; aad: Scores }> => {
-      const file = join(scratch, `${label}.scores.json`);
-      const kept = await readFile(file, "utf8").then((t) => JSON.parse(t) as { greedy: Scores; aad: Scores }, () => undefined);
-      if (kept !== undefined) return kept;
+    const withPair = async <T>(dpo: string, run: (pair: ModelPair) => Promise<T>): Promise<T> => {
       const pair = await ModelPair.load({ sft: files.sft, dpo }, { llama });
       try {
-        const result = { greedy: await score(pair, { method: "greedy-dpo" }), aad: await score(pair, { method: "aad", alpha: 0.1 }) };
-        await writeFile(file, JSON.stringify(result));
-        return result;
+        return await run(pair);
       } finally {
         await pair.dispose();
       }
     };
-
-    const sftFile = join(scratch, "sft.scores.json");
-    const sft =
-      (await readFile(sftFile, "utf8").then((t) => JSON.parse(t) as Scores, () => undefined)) ??
-      (await (async () => {
-        const pair = await ModelPair.load({ sft: files.sft, dpo: files.dpo }, { llama });
-        try {
-          const s = await score(pair, { method: "greedy-sft" });
-          await writeFile(sftFile, JSON.stringify(s));
-          return s;
-        } finally {
-          await pair.dispose();
-        }
-      })());
+    /** Scores of one DPO model, kept in the work folder (as are the SFT model's, below). */
+    const scored = (label: string, dpo: string) =>
+      kept(join(scratch, `${label}.scores.json`), () => withPair(dpo, async (pair) => ({ greedy: await score(pair, { method: "greedy-dpo" }), aad: await score(pair, { method: "aad", alpha: 0.1 }) })));
+    const sft = await kept(join(scratch, "sft.scores.json"), () => withPair(files.dpo, (pair) => score(pair, { method: "greedy-sft" })));
     log(`SFT greedy: ${sft.mean.toFixed(3)} ± ${sft.halfWidth95.toFixed(3)} on ${heldout.length} held-out prompts`);
 
     // Train what is not trained yet, `parallel` at a time (a finished model has its .json beside it).
@@ -178,7 +162,7 @@ export async function runDpoRecipe(options: DpoRecipeOptions): Promise<void> {
     for (const recipe of recipes) {
       if (isBuiltin(recipe)) continue;
       const out = join(scratch, `${key(recipe)}.gguf`);
-      const done = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as TrainedModel, () => undefined);
+      const done = await readJson<TrainedModel>(`${out}.json`);
       if (done !== undefined) trained.set(key(recipe), done);
       else toTrain.push(recipe);
     }
@@ -276,6 +260,22 @@ function report(rows: readonly Row[], sft: Scores, at: { heldout: number; maxTok
     `bench/results/bootstrap.md has the same comparison at ten times the data (the real 100 %). Run time ${at.minutes.toFixed(1)} min (this invocation; rows resumed from the work folder count nothing).`,
     "",
   ].join("\n");
+}
+
+/** A JSON file's value, or undefined where there is no file. */
+async function readJson<T>(file: string): Promise<T | undefined> {
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as T);
+}
+
+/** The value kept in `file`, or `compute`'s, written there first (whole or not at all: a stop mid-write leaves no torn file). */
+async function kept<T>(file: string, compute: () => Promise<T>): Promise<T> {
+  const value = await readJson<T>(file);
+  if (value !== undefined) return value;
+  const computed = await compute();
+  await writeFile(`${file}.tmp`, JSON.stringify(computed));
+  await rename(`${file}.tmp`, file);
+  return computed;
 }
 
 function signed(x: number): string {
