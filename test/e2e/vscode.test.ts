@@ -20,6 +20,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { build } from "esbuild";
 import type { FrameLocator, Locator, Page } from "playwright-core";
 import { heldoutPrompts } from "../../server/src/forge/world.ts";
@@ -501,12 +502,23 @@ async function withMissingModelFile(r: Run, page: Page, work: (missing: string) 
   }
 }
 
+/**
+ * VS Code drops a toast (it goes to the notification center only) when more than 3 were shown in
+ * its 800 ms window (NotificationsToasts' rate limit). A failed Generate shows two, its progress
+ * and its error, so back-to-back failures 0.76 s apart lost the second error's toast.
+ */
+const TOAST_WINDOW_MS = 800;
+let lastToastAt = 0;
+
 /** The error notification of a Generate that failed on `missing`, once the previous ones are cleared. */
 async function failedGenerate(page: Page, missing: string): Promise<Locator> {
   await runCommand(page, "Notifications: Clear All Notifications");
+  const wait = lastToastAt + TOAST_WINDOW_MS + 200 - Date.now();
+  if (wait > 0) await sleep(wait);
   await generateFromPalette(page, PROMPT);
   const toast = page.locator(".notification-toast", { hasText: `AAD: Generate: ` }).filter({ hasText: missing }).first();
   await toast.waitFor({ state: "visible", timeout: 60_000 });
+  lastToastAt = Date.now();
   return toast;
 }
 
