@@ -14,7 +14,7 @@ import { parseQueueUrl, provenancePath, runStatus, type RunProvenance, type RunS
 import { prerequisite } from "../ci.ts";
 import { builtInPair } from "../runtime/support.ts";
 import { doneLines, QueueCli, rowEvents } from "./cli.ts";
-import { AadProcess, freePort, RedisServer, redisMissing, stopLeftovers } from "./support.ts";
+import { AadProcess, freePort, RedisServer, redisMissing, stopLeftovers, UNTIL_MS } from "./support.ts";
 
 const skip = prerequisite("queue suite (test/queue)", redisMissing());
 
@@ -47,9 +47,11 @@ function everyCommand(cli: QueueCli, job: string) {
 
 /** Polls the queue until every row of `job` is done or failed (Redis may be away for a while: those polls are retried). */
 async function finished(url: string, job: string): Promise<RunStatus> {
+  const deadline = Date.now() + UNTIL_MS;
   for (;;) {
     const status = await runStatus(parseQueueUrl(url), job).catch(() => undefined);
     if (status !== undefined && status.done + status.failed >= status.total) return status;
+    if (Date.now() > deadline) throw new Error(`run ${job} did not finish within ${UNTIL_MS / 1000} s: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -11,6 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
 
+/**
+ * How long a step of a queue test may wait for a process's output: far above any step's time on a
+ * loaded machine (a stalled row's redo takes two lock periods, 6 s), well below a test's 600 s.
+ */
+export const UNTIL_MS = 180_000;
+
 /** What is missing for the suite, or undefined. */
 export function redisMissing(): string | undefined {
   const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
@@ -131,11 +137,23 @@ export class AadProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Resolves once `condition` holds on the output so far; rejects if the process exits first. */
-  async until(condition: (self: AadProcess) => boolean, what: string): Promise<void> {
+  /**
+   * Resolves once `condition` holds on the output so far; rejects if the process exits first, or
+   * after `withinMs`, naming `what` it waited for (a wait that never ends would otherwise surface
+   * only as the whole test's timeout, without saying which step hung).
+   */
+  async until(condition: (self: AadProcess) => boolean, what: string, withinMs = UNTIL_MS): Promise<void> {
+    const deadline = Date.now() + withinMs;
     while (!condition(this)) {
       if (!this.running) throw new Error(`the process exited before ${what}; stderr:\n${this.stderr}`);
-      await new Promise<void>((resolve) => this.#waiters.add(resolve));
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`waited ${withinMs / 1000} s and still not: ${what}; stderr:\n${this.stderr}`);
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.add(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
     }
   }
 
